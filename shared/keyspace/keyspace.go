@@ -1,0 +1,79 @@
+// Package keyspace builds every Redis key and pub/sub channel name of DESIGN §4.
+// It is the only place in the code base where key names are written; everything
+// else calls these functions.
+package keyspace
+
+import (
+	"strconv"
+
+	"github.com/voltageems/voltage/shared/point"
+)
+
+// Stream and channel names that are the same for every site.
+const (
+	Changes       = "voltage:changes" // durable change log (stream)
+	Audit         = "audit:log"       // who did what (stream)
+	CommandResult = "cmd:result"      // pub/sub channel of command results
+	AlarmActive   = "alarm:active"    // hash
+	AlarmEvents   = "alarm:events"    // stream
+	InstanceNames = "inst:name:index" // hash name → id
+
+	// CommandGroup is the consumer group comsrv reads command streams with.
+	CommandGroup = "comsrv"
+)
+
+func ch(channel uint32) string { return strconv.FormatUint(uint64(channel), 10) }
+
+// ChannelPoints is the hash of engineering values of one channel and type,
+// e.g. comsrv:1:T. Its name is also the pub/sub channel of its change batches.
+func ChannelPoints(channel uint32, t point.Type) string {
+	return "comsrv:" + ch(channel) + ":" + t.String()
+}
+
+// ChannelTimestamps is the hash point_id → Unix ms of the sample.
+func ChannelTimestamps(channel uint32, t point.Type) string {
+	return ChannelPoints(channel, t) + ":ts"
+}
+
+// ChannelRaw is the hash point_id → raw device value.
+func ChannelRaw(channel uint32, t point.Type) string {
+	return ChannelPoints(channel, t) + ":raw"
+}
+
+// ChannelQuality is the hash point_id → quality, holding only points that are not good.
+func ChannelQuality(channel uint32, t point.Type) string {
+	return ChannelPoints(channel, t) + ":q"
+}
+
+// ChannelStatus is the hash of a channel's link state.
+func ChannelStatus(channel uint32) string { return "comsrv:" + ch(channel) + ":status" }
+
+// ChannelStatusPattern matches every channel status hash (for SCAN).
+const ChannelStatusPattern = "comsrv:*:status"
+
+// ChannelCommands is the command stream of a channel.
+func ChannelCommands(channel uint32) string { return "comsrv:" + ch(channel) + ":cmd" }
+
+// Command is the result hash of one command.
+func Command(id string) string { return "cmd:" + id }
+
+// InstanceMeasurements is the hash of an instance's measurements (also its pub/sub channel).
+func InstanceMeasurements(id uint32) string { return "inst:" + ch(id) + ":M" }
+
+// InstanceMeasurementTimestamps is the hash of measurement timestamps.
+func InstanceMeasurementTimestamps(id uint32) string { return InstanceMeasurements(id) + ":ts" }
+
+// InstanceActions is the hash of an instance's last commanded actions.
+func InstanceActions(id uint32) string { return "inst:" + ch(id) + ":A" }
+
+// InstanceName is the string key holding an instance's name.
+func InstanceName(id uint32) string { return "inst:" + ch(id) + ":name" }
+
+// RuleExecution is the hash of a rule's last execution.
+func RuleExecution(id string) string { return "rule:" + id + ":exec" }
+
+// ServiceHeartbeat is the heartbeat hash of one running service instance.
+func ServiceHeartbeat(name, instance string) string { return "svc:" + name + ":" + instance }
+
+// ServiceHeartbeatPattern matches every heartbeat hash (for SCAN).
+const ServiceHeartbeatPattern = "svc:*"

@@ -1,0 +1,30 @@
+package keyspace
+
+import (
+	"testing"
+
+	"github.com/voltageems/voltage/shared/point"
+)
+
+func TestKeysMatchDesign(t *testing.T) {
+	cases := map[string]string{
+		ChannelPoints(1, point.Telemetry):    "comsrv:1:T",
+		ChannelTimestamps(12, point.Signal):  "comsrv:12:S:ts",
+		ChannelRaw(3, point.Adjustment):      "comsrv:3:A:raw",
+		ChannelQuality(4, point.Telemetry):   "comsrv:4:T:q",
+		ChannelStatus(5):                     "comsrv:5:status",
+		ChannelCommands(6):                   "comsrv:6:cmd",
+		Command("abc"):                       "cmd:abc",
+		InstanceMeasurements(7):              "inst:7:M",
+		InstanceMeasurementTimestamps(7):     "inst:7:M:ts",
+		InstanceActions(8):                   "inst:8:A",
+		InstanceName(9):                      "inst:9:name",
+		RuleExecution("r1"):                  "rule:r1:exec",
+		ServiceHeartbeat("comsrv", "host-1"): "svc:comsrv:host-1",
+	}
+	for got, want := range cases {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}

@@ -1,0 +1,192 @@
+// Package service is what every service binary shares: the common flags, loading the
+// site config with environment overrides, the logger, signal handling (SIGINT and
+// SIGTERM stop, SIGHUP reloads), default listen addresses and the Redis heartbeat.
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/obs"
+)
+
+// Version is the build version, set with -ldflags "-X .../shared/service.Version=...".
+var Version = "dev"
+
+// DefaultAddrs are the listen addresses of DESIGN §9. Internal services bind to
+// loopback; only the gateway listens on every interface.
+var DefaultAddrs = map[string]string{
+	"comsrv":     "127.0.0.1:6001",
+	"modsrv":     "127.0.0.1:6002",
+	"rulesrv":    "127.0.0.1:6003",
+	"hissrv":     "127.0.0.1:6004",
+	"apigateway": ":6005",
+	"netsrv":     "127.0.0.1:6006",
+	"alarmsrv":   "127.0.0.1:6007",
+}
+
+// Env variables that override site.yaml (DESIGN §3).
+const (
+	EnvRedisURL = "VOLTAGE_REDIS_URL"
+	EnvNATSURL  = "VOLTAGE_NATS_URL"
+	EnvSiteID   = "VOLTAGE_SITE_ID"
+	EnvHTTPAddr = "VOLTAGE_HTTP_ADDR"
+)
+
+// Flags are the flags every binary takes.
+type Flags struct {
+	ConfigDir string
+	LogLevel  string
+	LogFormat string
+}
+
+// ParseFlags parses the common flags from args (without the program name). extra,
+// when not nil, may register service-specific flags on the same set.
+func ParseFlags(name string, args []string, extra func(*flag.FlagSet)) (Flags, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var f Flags
+	fs.StringVar(&f.ConfigDir, "config", "./config", "site configuration folder")
+	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn, error (default: site.yaml logging.level, else info)")
+	fs.StringVar(&f.LogFormat, "log-format", "", "log format: text or json (default: site.yaml logging.format, else text)")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return f, nil
+}
+
+// LoadConfig loads the site folder and applies the environment overrides.
+func LoadConfig(dir string) (*config.Config, error) {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	ApplyEnv(cfg)
+	return cfg, nil
+}
+
+// ApplyEnv applies VOLTAGE_REDIS_URL, VOLTAGE_NATS_URL and VOLTAGE_SITE_ID.
+func ApplyEnv(cfg *config.Config) {
+	if v := os.Getenv(EnvRedisURL); v != "" {
+		cfg.Site.Redis.URL = v
+	}
+	if v := os.Getenv(EnvNATSURL); v != "" {
+		cfg.Site.NATS.URL = v
+	}
+	if v := os.Getenv(EnvSiteID); v != "" {
+		cfg.Site.Site.ID = v
+	}
+}
+
+// HTTPAddr is the service's listen address: VOLTAGE_HTTP_ADDR, else site.yaml
+// listen.{name}, else the default of DESIGN §9.
+func HTTPAddr(cfg *config.Config, name string) string {
+	if v := os.Getenv(EnvHTTPAddr); v != "" {
+		return v
+	}
+	return cfg.Site.ListenAddr(name, DefaultAddrs[name])
+}
+
+// Env is what Main hands to a service.
+type Env struct {
+	Name      string
+	ConfigDir string
+	Config    *config.Config
+	Log       *slog.Logger
+	// Reload receives a value for every SIGHUP. The service reloads its config
+	// (LoadConfig(ConfigDir)) and applies what changed.
+	Reload <-chan struct{}
+}
+
+// ExitConfig is the exit code for invalid configuration or flags.
+const ExitConfig = 2
+
+// Main is the body of every service's main: it parses flags, loads the config
+// (refusing to start on any error), builds the logger, and runs run until SIGINT or
+// SIGTERM. It returns the process exit code.
+func Main(name string, args []string, stderr io.Writer, run func(ctx context.Context, env Env) error) int {
+	flags, err := ParseFlags(name, args, nil)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ExitConfig
+	}
+	cfg, err := LoadConfig(flags.ConfigDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: invalid configuration in %s:\n%v\n", name, flags.ConfigDir, err)
+		return ExitConfig
+	}
+	level, format := pick(flags.LogLevel, cfg.Site.Logging.Level, "info"), pick(flags.LogFormat, cfg.Site.Logging.Format, "text")
+	log, err := obs.NewLogger(stderr, level, format)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ExitConfig
+	}
+	log = log.With("service", name)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default: // a reload is already pending
+				}
+			}
+		}
+	}()
+
+	log.Info("starting", "version", Version, "site", cfg.Site.Site.ID, "config", flags.ConfigDir)
+	start := time.Now()
+	err = run(ctx, Env{Name: name, ConfigDir: flags.ConfigDir, Config: cfg, Log: log, Reload: reload})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stopped with error", "err", err)
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return ExitConfig
+		}
+		return 1
+	}
+	log.Info("stopped", "uptime", time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// ConfigError marks an error caused by configuration a service rejected after
+// loading (e.g. a driver's parameters); Main exits with ExitConfig for it.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func pick(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,93 @@
+// Package testharness starts the real dependencies a test needs — a redis-server,
+// an embedded NATS server with JetStream, a Mosquitto broker — on random loopback
+// ports, and stops them when the test ends. It also holds the waiting primitives
+// (WaitFor, Eventually): tests poll for a condition with a deadline and never sleep
+// to synchronise.
+//
+// Every helper takes a testing.TB and must be called from the test's goroutine,
+// because a failure ends the test with t.Fatal. A missing tool is a failure that
+// says how to install it, never a skip.
+package testharness
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// pollInterval is how often WaitFor and Eventually re-check their condition: short
+// enough that tests do not idle, long enough not to burn the 2 shared cores.
+const pollInterval = 5 * time.Millisecond
+
+// WaitFor polls cond every few milliseconds until it returns true, and fails the
+// test naming what it waited for if that takes longer than timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// Eventually polls check every few milliseconds until it returns nil, and fails
+// the test with the last error if that takes longer than timeout.
+func Eventually(t testing.TB, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+			return
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another
+// process may take it before the caller binds it; the Start* helpers retry with a
+// new port when that happens.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	return port
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("listen on 127.0.0.1:0: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return 0, fmt.Errorf("close probe listener: %w", err)
+	}
+	return port, nil
+}
+
+// waitUntil polls cond until it returns true, stop returns an error, or the
+// deadline passes; it is the harness's own, error-returning form of WaitFor.
+func waitUntil(timeout time.Duration, cond func() bool, stop func() error) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if err := stop(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v", timeout)
+		}
+		time.Sleep(pollInterval)
+	}
+	return nil
+}
