@@ -344,3 +344,64 @@ func TestIntegrityWriteRefreshesUnchangedValues(t *testing.T) {
 	_ = s.sim.SetValue(1, point.Telemetry, 1, 120)
 	s.waitField(key, "1", "120")
 }
+
+func TestFailingSlaveIsBackedOffWithoutStallingTheOthers(t *testing.T) {
+	fs := files{"comsrv/channels.yaml": `channels:
+  - {id: 1, name: gateway, protocol: modbus_tcp, enabled: true, parameters: {host: 127.0.0.1, port: {{PORT1}}, poll_interval_ms: 100, timeout_ms: 300, slave_backoff_ms: 1000}}
+`,
+		"comsrv/1/telemetry.csv":                 pointHeader + "1,a,1,0,,0,float,\n2,b,1,0,,0,float,\n",
+		"comsrv/1/mapping/telemetry_mapping.csv": mappingHeader + "1,1,3,0,uint16,,\n2,2,3,0,uint16,,\n",
+	}
+	s := startStack(t, fs)
+	key := keyspace.ChannelPoints(1, point.Telemetry)
+	_ = s.sim.SetValue(1, point.Telemetry, 1, 1)
+	_ = s.sim.SetValue(1, point.Telemetry, 2, 1)
+	s.waitField(key, "2", "1")
+
+	slave2 := uint8(2)
+	if err := s.sim.SetFault(1, voltsim.Fault{Mode: voltsim.FaultTimeout, Slave: &slave2}); err != nil {
+		t.Fatal(err)
+	}
+	s.waitField(keyspace.ChannelQuality(1, point.Telemetry), "2", "comm_lost")
+	// Slave 1 keeps being read at the poll rate while slave 2 is backed off.
+	for v := 2.0; v <= 4; v++ {
+		_ = s.sim.SetValue(1, point.Telemetry, 1, v)
+		s.waitField(key, "1", point.FormatValue(v))
+	}
+	if st := s.hget(keyspace.ChannelStatus(1), "state"); st != "up" {
+		t.Errorf("link state %q while one slave fails, want up", st)
+	}
+	if q := s.hget(keyspace.ChannelQuality(1, point.Telemetry), "1"); q != "" {
+		t.Errorf("slave 1 quality %q, want good", q)
+	}
+	// Backed off: slave 2 is asked far less often than slave 1.
+	s.sim.ResetRequests(1)
+	testharness.WaitFor(t, 5*time.Second, "20 requests to slave 1", func() bool {
+		n := 0
+		for _, r := range s.sim.Requests(1) {
+			if r.Slave == 1 {
+				n++
+			}
+		}
+		return n >= 20
+	})
+	n2 := 0
+	for _, r := range s.sim.Requests(1) {
+		if r.Slave == 2 {
+			n2++
+		}
+	}
+	if n2 > 3 {
+		t.Errorf("slave 2 asked %d times while slave 1 was asked 20 times; it should be backed off", n2)
+	}
+
+	// Recovery: the slave answers again and its points turn good.
+	if err := s.sim.SetFault(1, voltsim.Fault{Mode: voltsim.FaultNone}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.sim.SetValue(1, point.Telemetry, 2, 9)
+	s.waitField(key, "2", "9")
+	testharness.WaitFor(t, 10*time.Second, "slave 2 good again", func() bool {
+		return s.hget(keyspace.ChannelQuality(1, point.Telemetry), "2") == ""
+	})
+}

@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 		chMetrics:  channel.NewMetrics(srv.Registry),
 		cmdMetrics: commands.NewMetrics(srv.Registry),
 		running:    map[uint32]*runningChannel{},
+		dispatcher: commands.NewDispatcher(rdb, cfg.ConsumerName, log),
 		reloadReq:  make(chan chan error),
 	}
 	srv.AddReadyCheck("redis", func(ctx context.Context) error { return redisx.Ping(ctx, rdb) })
@@ -89,7 +90,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var wg sync.WaitGroup
 	httpErr := make(chan error, 1)
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); _ = s.dispatcher.Run(ctx) }()
 	go func() { defer wg.Done(); httpErr <- srv.Serve(ctx, cfg.HTTPAddr, cfg.Bound) }()
 	go func() { defer wg.Done(); service.Heartbeat(ctx, rdb, "comsrv", log) }()
 	runID, _ := redisx.RunID(ctx, rdb) // "" while Redis is away: the watcher learns it later
@@ -144,6 +146,7 @@ type server struct {
 	store      *statestore.Writer
 	chMetrics  *channel.Metrics
 	cmdMetrics *commands.Metrics
+	dispatcher *commands.Dispatcher
 	reloadReq  chan chan error
 
 	mu      sync.Mutex
@@ -194,17 +197,17 @@ func (s *server) start(ctx context.Context, ch *config.Channel, drv protocol.Dri
 	cctx, cancel := context.WithCancel(ctx)
 	rc := &runningChannel{ch: ch, fingerprint: fp, cancel: cancel}
 	log := s.log.With("channel", ch.ID)
-	consumer := &commands.Consumer{Channel: ch, Redis: s.rdb, Name: s.cfg.ConsumerName, Log: log, Metrics: s.cmdMetrics, Hooks: s.cfg.Hooks}
+	worker := &commands.Worker{Channel: ch, Redis: s.rdb, Name: s.cfg.ConsumerName, Log: log, Metrics: s.cmdMetrics, Hooks: s.cfg.Hooks}
 	if ch.Enabled {
 		rc.runner = channel.New(ch, drv, s.rdb, s.store, s.chMetrics, s.log)
-		consumer.Exec = rc.runner
+		worker.Exec = rc.runner
 		rc.done.Add(1)
 		go func() { defer rc.done.Done(); _ = rc.runner.Run(cctx) }()
 	} else {
 		log.Info("channel disabled; its commands are rejected")
 	}
 	rc.done.Add(1)
-	go func() { defer rc.done.Done(); _ = consumer.Run(cctx) }()
+	go func() { defer rc.done.Done(); _ = worker.Run(cctx, s.dispatcher) }()
 	return rc
 }
 

@@ -1,9 +1,13 @@
 package redisx_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,4 +145,40 @@ func TestVersionAndErrorKinds(t *testing.T) {
 	if err := c.XReadGroup(ctx, readArgs).Err(); err != nil && redisx.IsNoGroup(err) {
 		t.Fatalf("group still missing after EnsureGroup: %v", err)
 	}
+}
+
+func TestUseSlogRoutesGoRedisLogs(t *testing.T) {
+	var buf syncBuffer
+	redisx.UseSlog(slog.New(slog.NewJSONHandler(&buf, nil)))
+	t.Cleanup(func() { redisx.UseSlog(slog.New(slog.NewTextHandler(os.Stderr, nil))) })
+
+	r := testharness.StartRedis(t)
+	r.Stop(t)
+	c, err := redisx.Connect(context.Background(), r.URL(), redisx.WithPoolSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = redisx.Ping(context.Background(), c) // fails and makes go-redis log the dial failure
+	testharness.WaitFor(t, 5*time.Second, "go-redis log line in slog", func() bool {
+		return strings.Contains(buf.String(), `"component":"go-redis"`)
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for go-redis's goroutines and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,8 +1,8 @@
 // Package statestore is the write path of the realtime state store (DESIGN §4):
 // it writes batches of samples to Redis — values, timestamps, raw values and
 // qualities into their hashes, the change message onto the pub/sub channel and the
-// voltage:changes stream — each batch atomically by one Lua script, and all the
-// batches of one Write in one network round trip.
+// voltage:changes stream — all the batches of one Write atomically, in one
+// MULTI/EXEC transaction sent in one network round trip.
 //
 // It also decodes the change message, for subscribers and tests.
 package statestore
@@ -12,7 +12,7 @@ import (
 	"github.com/voltageems/voltage/shared/point"
 )
 
-// Batch is a set of samples of one hash family, written in one script call.
+// Batch is a set of samples of one hash family: one message, one stream entry.
 type Batch struct {
 	// Key is the value hash (point_id → value). It is also the pub/sub channel and
 	// the change stream entry's "key", e.g. keyspace.ChannelPoints(1, point.Telemetry).

@@ -10,20 +10,30 @@ import (
 	"github.com/voltageems/voltage/shared/point"
 )
 
-// call is one batch turned into one EVALSHA command (the layout is described in
-// script.lua). It is built in one pass per message section with no allocation
-// per point: every number is formatted once into buf — the values inside the
-// JSON message are the very bytes HSET stores — buf is copied into one string,
-// and each argument is a substring of it handed to go-redis as a *string, which
-// go-redis writes without boxing a new interface value per argument.
+// call is one batch turned into the commands of its part of the transaction:
+//
+//	HSET value-hash  id value ...        (written values)
+//	HSET ts-hash     id unix_ms ...      (same points)
+//	HSET raw-hash    id raw ...          (points with a finite raw value)
+//	HSET q-hash      id quality ...      (qualities that are not good)
+//	HDEL q-hash      id ...              (points that are good again)
+//	PUBLISH value-hash message
+//	XADD voltage:changes MAXLEN ~ N * key value-hash m message
+//
+// It is built with no allocation per point: every number is formatted once into
+// buf — the values inside the JSON message are the very bytes HSET stores — buf
+// is copied into one string, and each argument is a substring of it handed to
+// go-redis as a *string, which go-redis writes without boxing a new interface
+// value per argument. All commands share one args array.
 //
 // A call is owned by one Write at a time and goes back to callPool afterwards.
 type call struct {
 	key   string   // the batch's value hash, for error messages
-	buf   []byte   // the JSON message, then raw values and section lengths
+	buf   []byte   // the JSON message, then the raw values
 	marks []mark   // where each sample's pieces are in buf
-	strs  []string // ARGV: substrings of one immutable copy of buf
-	args  []any    // the whole command: evalsha, sha, numkeys, KEYS, &strs[i]...
+	strs  []string // substrings of one immutable copy of buf
+	args  []any    // every command's arguments, back to back
+	cmds  [][]any  // the commands: slices of args
 }
 
 // mark records where a sample's formatted pieces are in buf.
@@ -35,12 +45,6 @@ type mark struct {
 
 type span struct{ from, to int }
 
-// numKeys is the number of KEYS script.lua takes.
-const numKeys = 5
-
-// ARGV entries before the sections: message, maxlen, five section lengths.
-const argvHeader = 7
-
 // maxPooledBytes keeps one huge batch from pinning its buffers in the pool forever.
 const maxPooledBytes = 1 << 20
 
@@ -49,18 +53,19 @@ var callPool = sync.Pool{New: func() any { return new(call) }}
 func getCall() *call { return callPool.Get().(*call) }
 
 func (c *call) release() {
-	if cap(c.buf) > maxPooledBytes || cap(c.strs)*16 > maxPooledBytes {
+	if cap(c.buf) > maxPooledBytes || cap(c.args)*16 > maxPooledBytes {
 		return
 	}
-	clear(c.strs)
-	clear(c.args) // drop references to the batch's strings
+	clear(c.strs) // drop references to the batch's string
+	clear(c.args)
+	clear(c.cmds)
 	c.key = ""
 	callPool.Put(c)
 }
 
-// encode fills c with the EVALSHA command for b. sha is the boxed script SHA and
-// maxLen the stream cap, both shared by every call of a Writer.
-func (c *call) encode(b *Batch, sha any, maxLen string) {
+// encode fills c with the commands for b. maxLen is the change stream's cap,
+// boxed once per Writer.
+func (c *call) encode(b *Batch, maxLen any) {
 	c.key = b.Key
 	batchTS := b.TS
 	if batchTS == 0 {
@@ -180,86 +185,105 @@ func (c *call) encode(b *Batch, sha any, maxLen string) {
 		}
 	}
 
-	// Section lengths, in ARGV entries.
-	lens := [5]int{2 * nv, 0, 2 * nraw, 0, 0}
-	if b.TSKey != "" {
-		lens[1] = 2 * nv
-	}
-	if b.QualityKey != "" {
-		lens[3], lens[4] = 2*nbad, ngood
-	}
-	var lenSpans [5]span
-	for i, n := range lens {
-		lenSpans[i].from = len(buf)
-		buf = strconv.AppendInt(buf, int64(n), 10)
-		lenSpans[i].to = len(buf)
-	}
 	c.buf = buf
 
 	// One copy of everything; every argument below is a substring of it.
 	str := string(buf)
 	sub := func(s span) string { return str[s.from:s.to] }
 
-	total := argvHeader + lens[0] + lens[1] + lens[2] + lens[3] + lens[4]
+	nts := nv // every written value gets its timestamp
+	if b.TSKey == "" {
+		nts = 0
+	}
+	if b.QualityKey == "" {
+		nbad, ngood = 0, 0
+	}
+	total := 1 + 2*nv + 2*nts + 2*nraw + 2*nbad + ngood
 	if cap(c.strs) < total {
 		c.strs = make([]string, total)
 	}
 	strs := c.strs[:total]
+	nargs := (2 + 2*nv) + (2 + 2*nts) + (2 + 2*nraw) + (2 + 2*nbad) + (2 + ngood) + 3 + 10
+	if cap(c.args) < nargs {
+		c.args = make([]any, 0, nargs)
+	}
+	args := c.args[:0]
+	cmds := c.cmds[:0]
 	strs[0] = str[:msgEnd]
-	strs[1] = maxLen
-	for i, s := range lenSpans {
-		strs[2+i] = sub(s)
+	msg := &strs[0]
+	next := 1
+	// put appends a string argument; &strs[i] stays valid because strs has its
+	// final length already.
+	put := func(s string) {
+		strs[next] = s
+		args = append(args, &strs[next])
+		next++
 	}
-	pos := argvHeader
-	for i := range marks { // values
-		if m := &marks[i]; m.finite {
-			strs[pos], strs[pos+1] = sub(m.id), sub(m.val)
-			pos += 2
-		}
-	}
-	if lens[1] > 0 { // timestamps
+	key := any(b.Key) // boxed once, used three times
+	cmd := func(from int) { cmds = append(cmds, args[from:len(args):len(args)]) }
+
+	if nv > 0 {
+		from := len(args)
+		args = append(args, "hset", key)
 		for i := range marks {
 			if m := &marks[i]; m.finite {
-				strs[pos], strs[pos+1] = sub(m.id), sub(m.ts)
-				pos += 2
+				put(sub(m.id))
+				put(sub(m.val))
 			}
 		}
+		cmd(from)
 	}
-	if lens[2] > 0 { // raw
+	if nts > 0 {
+		from := len(args)
+		args = append(args, "hset", b.TSKey)
+		for i := range marks {
+			if m := &marks[i]; m.finite {
+				put(sub(m.id))
+				put(sub(m.ts))
+			}
+		}
+		cmd(from)
+	}
+	if nraw > 0 {
+		from := len(args)
+		args = append(args, "hset", b.RawKey)
 		for i := range marks {
 			if m := &marks[i]; m.raw.to > 0 {
-				strs[pos], strs[pos+1] = sub(m.id), sub(m.raw)
-				pos += 2
+				put(sub(m.id))
+				put(sub(m.raw))
 			}
 		}
+		cmd(from)
 	}
-	if lens[3] > 0 { // bad qualities
+	if nbad > 0 {
+		from := len(args)
+		args = append(args, "hset", b.QualityKey)
 		for i := range marks {
 			if m := &marks[i]; m.quality != point.Good {
-				strs[pos], strs[pos+1] = sub(m.id), m.quality.String()
-				pos += 2
+				put(sub(m.id))
+				put(m.quality.String())
 			}
 		}
+		cmd(from)
 	}
-	if lens[4] > 0 { // good qualities
+	if ngood > 0 {
+		// Most quality hashes are empty or missing, and then HDEL returns at
+		// once; sending it always keeps the write free of a read-then-write race.
+		from := len(args)
+		args = append(args, "hdel", b.QualityKey)
 		for i := range marks {
 			if m := &marks[i]; m.quality == point.Good {
-				strs[pos] = sub(m.id)
-				pos++
+				put(sub(m.id))
 			}
 		}
+		cmd(from)
 	}
-	c.strs = strs
+	from := len(args)
+	args = append(args, "publish", key, msg)
+	cmd(from)
+	from = len(args)
+	args = append(args, "xadd", keyspace.Changes, "maxlen", "~", maxLen, "*", "key", key, "m", msg)
+	cmd(from)
 
-	nargs := 3 + numKeys + total
-	if cap(c.args) < nargs {
-		c.args = make([]any, nargs)
-	}
-	args := c.args[:nargs]
-	args[0], args[1], args[2] = "evalsha", sha, numKeys
-	args[3], args[4], args[5], args[6], args[7] = b.Key, b.TSKey, b.RawKey, b.QualityKey, keyspace.Changes
-	for i := range strs {
-		args[3+numKeys+i] = &strs[i]
-	}
-	c.args = args
+	c.strs, c.args, c.cmds = strs, args, cmds
 }

@@ -248,13 +248,14 @@ func TestNonFiniteValueKeepsTheLastValue(t *testing.T) {
 }
 
 // TestSeveralBatchesOneRoundTrip checks the core promise of DESIGN §4: one Write
-// is one network round trip, and each batch is one script call with one PUBLISH
-// and one stream entry.
+// is one network round trip and one transaction, with one PUBLISH and one stream
+// entry per batch.
 func TestSeveralBatchesOneRoundTrip(t *testing.T) {
 	f := newFixture(t, 0)
 	ctx := context.Background()
-	f.write(t, statestore.ChannelBatch(9, point.Telemetry, 1, []point.Sample{{ID: 1, Value: 1}})) // loads the script
-
+	// Connecting sends HELLO and CLIENT SETINFO through the hooks; count only
+	// what Write sends on an established connection.
+	f.write(t, statestore.ChannelBatch(9, point.Telemetry, 1, []point.Sample{{ID: 1, Value: 1}}))
 	keys := []string{keyspace.ChannelPoints(1, point.Telemetry), keyspace.ChannelPoints(2, point.Telemetry), keyspace.ChannelPoints(2, point.Signal)}
 	sub := subscribe(t, f.check, keys...)
 	if err := f.check.ConfigResetStat(ctx).Err(); err != nil {
@@ -270,9 +271,9 @@ func TestSeveralBatchesOneRoundTrip(t *testing.T) {
 	)
 	f.trips.expect(t, 1, 0)
 	calls := f.commandCalls(t)
-	for _, cmd := range []string{"evalsha", "publish", "xadd"} {
-		if calls[cmd] != 3 {
-			t.Errorf("server ran %s %d times, want 3 (stats %v)", cmd, calls[cmd], calls)
+	for cmd, want := range map[string]int{"multi": 1, "exec": 1, "publish": 3, "xadd": 3, "hset": 9, "hdel": 3} {
+		if calls[cmd] != want {
+			t.Errorf("server ran %s %d times, want %d (stats %v)", cmd, calls[cmd], want, calls)
 		}
 	}
 
@@ -312,24 +313,26 @@ func TestNothingToWriteSendsNothing(t *testing.T) {
 	f.trips.expect(t, 0, 0)
 }
 
-func TestScriptReloadedAfterFlush(t *testing.T) {
+// TestFailingBatchIsNamed: Redis refuses one batch's command (its hash is a
+// string); the error names that batch and the other batches are written.
+func TestFailingBatchIsNamed(t *testing.T) {
 	f := newFixture(t, 0)
 	ctx := context.Background()
-	f.write(t, statestore.ChannelBatch(1, point.Telemetry, 1, []point.Sample{{ID: 1, Value: 1}}))
-	if err := f.check.ScriptFlush(ctx).Err(); err != nil {
+	bad := keyspace.ChannelPoints(2, point.Telemetry)
+	if err := f.check.Set(ctx, bad, "not a hash", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	f.trips.reset()
-	f.write(t,
-		statestore.ChannelBatch(1, point.Telemetry, 2, []point.Sample{{ID: 1, Value: 2}}),
-		statestore.ChannelBatch(2, point.Telemetry, 2, []point.Sample{{ID: 1, Value: 3}}),
+	err := f.writer.Write(ctx,
+		statestore.ChannelBatch(1, point.Telemetry, 1, []point.Sample{{ID: 1, Value: 1}}),
+		statestore.ChannelBatch(2, point.Telemetry, 1, []point.Sample{{ID: 1, Value: 2}}),
 	)
-	f.trips.expect(t, 2, 1) // refused pipeline, SCRIPT LOAD, the retry
-	f.expectHash(t, keyspace.ChannelPoints(1, point.Telemetry), map[string]string{"1": "2"})
-	f.expectHash(t, keyspace.ChannelPoints(2, point.Telemetry), map[string]string{"1": "3"})
-	if n, err := f.check.XLen(ctx, keyspace.Changes).Result(); err != nil || n != 3 {
-		t.Fatalf("XLEN = %d, %v; want 3: the refused calls must not have run", n, err)
+	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("err = %v, want WRONGTYPE naming %s", err, bad)
 	}
+	if strings.Contains(err.Error(), keyspace.ChannelPoints(1, point.Telemetry)+":") {
+		t.Fatalf("err = %v names the batch that succeeded", err)
+	}
+	f.expectHash(t, keyspace.ChannelPoints(1, point.Telemetry), map[string]string{"1": "1"})
 }
 
 func TestChangeStreamIsCapped(t *testing.T) {
@@ -361,7 +364,7 @@ func TestWriteResumesAfterRedisRestart(t *testing.T) {
 	key := keyspace.ChannelPoints(1, point.Telemetry)
 	f.write(t, statestore.ChannelBatch(1, point.Telemetry, 1, []point.Sample{{ID: 1, Value: 1}, {ID: 2, Value: 2}}))
 
-	f.redis.Restart(t) // no persistence: data and scripts are gone
+	f.redis.Restart(t) // no persistence: the data is gone
 	testharness.Eventually(t, 10*time.Second, func() error {
 		return f.writer.Write(ctx, statestore.ChannelBatch(1, point.Telemetry, 2, []point.Sample{{ID: 1, Value: 10}}))
 	})

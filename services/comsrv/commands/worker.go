@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,6 +21,7 @@ import (
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
+	"github.com/voltageems/voltage/shared/redisx"
 )
 
 // Executor writes a value to a point of one channel, through its link queue.
@@ -36,8 +36,10 @@ type Hooks struct {
 	AfterExecute func(c command.Command) bool
 }
 
-// Consumer consumes the command stream of one channel.
-type Consumer struct {
+// Worker takes the commands of one channel to their outcomes, one at a time, in
+// the order they arrived. Entries come from the Dispatcher, from the channel's own
+// pending list at start, and from entries abandoned by other consumers.
+type Worker struct {
 	Channel  *config.Channel
 	Exec     Executor // nil when the channel is disabled: commands are rejected
 	Redis    *redis.Client
@@ -47,6 +49,8 @@ type Consumer struct {
 	Log      *slog.Logger
 	Metrics  *Metrics
 	Hooks    Hooks
+
+	queue chan redis.XMessage
 }
 
 // AuditMaxLen caps audit:log (approximate trimming).
@@ -60,108 +64,114 @@ var claimScript = redis.NewScript(claimSource)
 // errCrash stops the consumer at a test hook.
 var errCrash = errors.New("stopped at test hook")
 
-// Run consumes until ctx is done. Entries this consumer had read but not
-// acknowledged before a crash are handled first.
-func (c *Consumer) Run(ctx context.Context) error {
-	if c.Timeout == 0 {
-		c.Timeout = 10 * time.Second
+// queueSize bounds the entries read for a channel but not yet handled.
+const queueSize = 256
+
+// Run handles the channel's commands until ctx is done or a test hook stops it.
+// It first handles what this consumer read before a crash and never acknowledged,
+// then registers with d for new entries.
+func (w *Worker) Run(ctx context.Context, d *Dispatcher) error {
+	if w.Timeout == 0 {
+		w.Timeout = 10 * time.Second
 	}
-	if c.ClaimAge == 0 {
-		c.ClaimAge = time.Minute
+	if w.ClaimAge == 0 {
+		w.ClaimAge = time.Minute
 	}
-	stream := keyspace.ChannelCommands(c.Channel.ID)
-	log := c.Log.With("stream", stream)
+	w.queue = make(chan redis.XMessage, queueSize)
+	stream := keyspace.ChannelCommands(w.Channel.ID)
+	log := w.Log.With("stream", stream)
 	wait := 500 * time.Millisecond
 	for ctx.Err() == nil {
-		err := c.consume(ctx, stream)
-		if errors.Is(err, errCrash) || ctx.Err() != nil {
+		err := w.catchUp(ctx, stream)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, errCrash) {
 			return nil
 		}
 		log.Warn("command stream unavailable; retrying", "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
 		wait = min(wait*2, 10*time.Second)
 	}
-	return nil
-}
+	d.register(w.Channel.ID, w)
+	defer d.unregister(w.Channel.ID, w)
 
-func (c *Consumer) consume(ctx context.Context, stream string) error {
-	// Start at 0 so commands written before comsrv ever ran are seen (and expired if old).
-	err := c.Redis.XGroupCreateMkStream(ctx, stream, keyspace.CommandGroup, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("create consumer group: %w", err)
-	}
-	// Our own pending entries: read before a crash, never acknowledged. Each one
-	// handled is acknowledged, so reading from 0 again yields the rest.
+	claim := time.NewTicker(w.ClaimAge / 2)
+	defer claim.Stop()
 	for {
-		n, err := c.readAndHandle(ctx, stream, "0", 0)
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-w.queue:
+			err = w.handle(ctx, stream, m)
+		case <-claim.C:
+			err = w.claimAbandoned(ctx, stream)
+		}
+		if errors.Is(err, errCrash) || ctx.Err() != nil {
+			return nil
+		}
 		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break
+			// The entry stays pending; the next claim round or restart takes it again.
+			log.Warn("command not handled; it stays pending", "err", err)
 		}
 	}
-	lastClaim := time.Time{}
-	for ctx.Err() == nil {
-		if time.Since(lastClaim) > c.ClaimAge/2 {
-			if err := c.claimAbandoned(ctx, stream); err != nil {
-				return err
-			}
-			lastClaim = time.Now()
-		}
-		if _, err := c.readAndHandle(ctx, stream, ">", 2*time.Second); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
-func (c *Consumer) readAndHandle(ctx context.Context, stream, from string, block time.Duration) (int, error) {
-	args := &redis.XReadGroupArgs{Group: keyspace.CommandGroup, Consumer: c.Name, Streams: []string{stream, from}, Count: 32, Block: block}
-	if block == 0 {
-		args.Block = -1 // no BLOCK argument: reading history returns at once
+// deliver hands an entry read by the dispatcher to the worker. It gives up when
+// the worker stops; the entry then stays pending for the next worker of the channel.
+func (w *Worker) deliver(ctx context.Context, done <-chan struct{}, m redis.XMessage) {
+	select {
+	case w.queue <- m:
+	case <-done:
+	case <-ctx.Done():
 	}
-	res, err := c.Redis.XReadGroup(ctx, args).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("read commands: %w", err)
-	}
-	n := 0
-	for _, s := range res {
-		for _, m := range s.Messages {
-			if err := c.handle(ctx, stream, m); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
-	return n, nil
 }
 
-// claimAbandoned takes over entries another consumer (a comsrv that died under a
-// different name) read long ago and never acknowledged.
-func (c *Consumer) claimAbandoned(ctx context.Context, stream string) error {
+// catchUp creates the consumer group if needed and handles the entries this
+// consumer had read but not acknowledged (a crash), and abandoned ones of others.
+func (w *Worker) catchUp(ctx context.Context, stream string) error {
+	// Start at 0 so commands written before comsrv ever ran are seen (and expired if old).
+	if err := redisx.EnsureGroup(ctx, w.Redis, stream, keyspace.CommandGroup, "0"); err != nil {
+		return err
+	}
+	for {
+		res, err := w.Redis.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: keyspace.CommandGroup, Consumer: w.Name, Streams: []string{stream, "0"}, Count: 64, Block: -1,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("read pending commands: %w", err)
+		}
+		n := 0
+		for _, s := range res {
+			for _, m := range s.Messages {
+				if err := w.handle(ctx, stream, m); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		if n == 0 { // each handled entry is acknowledged, so reading from 0 again yields the rest
+			return w.claimAbandoned(ctx, stream)
+		}
+	}
+}
+
+// claimAbandoned takes over entries that have been pending for ClaimAge: read by a
+// comsrv that died under another name, or left behind by a reload.
+func (w *Worker) claimAbandoned(ctx context.Context, stream string) error {
 	start := "0-0"
 	for {
-		msgs, next, err := c.Redis.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream: stream, Group: keyspace.CommandGroup, Consumer: c.Name, MinIdle: c.ClaimAge, Start: start, Count: 32,
+		msgs, next, err := w.Redis.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: stream, Group: keyspace.CommandGroup, Consumer: w.Name, MinIdle: w.ClaimAge, Start: start, Count: 32,
 		}).Result()
 		if err != nil {
 			return fmt.Errorf("claim abandoned commands: %w", err)
 		}
 		for _, m := range msgs {
-			if err := c.handle(ctx, stream, m); err != nil {
+			if err := w.handle(ctx, stream, m); err != nil {
 				return err
 			}
 		}
@@ -172,21 +182,32 @@ func (c *Consumer) claimAbandoned(ctx context.Context, stream string) error {
 	}
 }
 
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // handle takes one entry to an outcome. It returns an error only when the outcome
 // could not be recorded (Redis gone) or at a crash hook; the entry then stays
 // pending and is handled again.
-func (c *Consumer) handle(ctx context.Context, stream string, m redis.XMessage) error {
-	cmd, perr := command.Parse(c.Channel.ID, m.ID, m.Values)
-	if c.Hooks.AfterRead != nil && c.Hooks.AfterRead(cmd) {
+func (w *Worker) handle(ctx context.Context, stream string, m redis.XMessage) error {
+	cmd, perr := command.Parse(w.Channel.ID, m.ID, m.Values)
+	if w.Hooks.AfterRead != nil && w.Hooks.AfterRead(cmd) {
 		return errCrash
 	}
 	if perr != nil {
-		return c.record(ctx, stream, m.ID, cmd, command.Rejected, "malformed command: "+perr.Error())
+		return w.record(ctx, stream, m.ID, cmd, command.Rejected, "malformed command: "+perr.Error())
 	}
-	if status, reason := c.validate(cmd); status != "" {
-		return c.record(ctx, stream, m.ID, cmd, status, reason)
+	if status, reason := w.validate(cmd); status != "" {
+		return w.record(ctx, stream, m.ID, cmd, status, reason)
 	}
-	prev, err := claimScript.Run(ctx, c.Redis, []string{keyspace.Command(cmd.ID)},
+	prev, err := claimScript.Run(ctx, w.Redis, []string{keyspace.Command(cmd.ID)},
 		string(command.Executing), time.Now().UnixMilli(), int64(command.ResultTTL.Seconds())).Text()
 	if err != nil {
 		return fmt.Errorf("claim command %s: %w", cmd.ID, err)
@@ -194,36 +215,36 @@ func (c *Consumer) handle(ctx context.Context, stream string, m redis.XMessage) 
 	switch st := command.Status(prev); {
 	case st.Final():
 		// Executed and recorded before, only the acknowledgement was lost.
-		return c.ack(ctx, stream, m.ID)
+		return w.ack(ctx, stream, m.ID)
 	case st == command.Executing:
 		// A previous comsrv died while this command was on the device: it may or may
 		// not have been applied. Repeating it could apply it twice, so it fails.
-		return c.record(ctx, stream, m.ID, cmd, command.Failed,
+		return w.record(ctx, stream, m.ID, cmd, command.Failed,
 			"outcome unknown: comsrv stopped while the command was being written to the device; not repeated")
 	}
-	wctx, cancel := context.WithTimeout(ctx, c.Timeout+time.Duration(c.Channel.Point(cmd.Type, cmd.Point).PulseDurationMS)*time.Millisecond)
-	err = c.Exec.Execute(wctx, c.Channel.Point(cmd.Type, cmd.Point), cmd.Value)
+	wctx, cancel := context.WithTimeout(ctx, w.Timeout+time.Duration(w.Channel.Point(cmd.Type, cmd.Point).PulseDurationMS)*time.Millisecond)
+	err = w.Exec.Execute(wctx, w.Channel.Point(cmd.Type, cmd.Point), cmd.Value)
 	cancel()
-	if c.Hooks.AfterExecute != nil && c.Hooks.AfterExecute(cmd) {
+	if w.Hooks.AfterExecute != nil && w.Hooks.AfterExecute(cmd) {
 		return errCrash
 	}
 	if err != nil {
-		return c.record(ctx, stream, m.ID, cmd, command.Failed, err.Error())
+		return w.record(ctx, stream, m.ID, cmd, command.Failed, err.Error())
 	}
-	return c.record(ctx, stream, m.ID, cmd, command.OK, "")
+	return w.record(ctx, stream, m.ID, cmd, command.OK, "")
 }
 
 // validate returns a non-empty status when cmd must not reach the device.
-func (c *Consumer) validate(cmd command.Command) (command.Status, string) {
-	if c.Exec == nil {
-		return command.Rejected, fmt.Sprintf("channel %d is disabled", c.Channel.ID)
+func (w *Worker) validate(cmd command.Command) (command.Status, string) {
+	if w.Exec == nil {
+		return command.Rejected, fmt.Sprintf("channel %d is disabled", w.Channel.ID)
 	}
 	if !cmd.Type.Writable() {
 		return command.Rejected, fmt.Sprintf("%s points are read-only; commands go to control (C) or adjustment (A) points", cmd.Type.Name())
 	}
-	p := c.Channel.Point(cmd.Type, cmd.Point)
+	p := w.Channel.Point(cmd.Type, cmd.Point)
 	if p == nil {
-		return command.Rejected, fmt.Sprintf("channel %d has no %s point %d", c.Channel.ID, cmd.Type.Name(), cmd.Point)
+		return command.Rejected, fmt.Sprintf("channel %d has no %s point %d", w.Channel.ID, cmd.Type.Name(), cmd.Point)
 	}
 	if math.IsNaN(cmd.Value) || math.IsInf(cmd.Value, 0) {
 		return command.Rejected, "value is not a finite number"
@@ -257,11 +278,11 @@ func (c *Consumer) validate(cmd command.Command) (command.Status, string) {
 
 // record stores the outcome, publishes it, audits it and acknowledges the entry in
 // one MULTI, retrying while Redis is away so the outcome is never dropped.
-func (c *Consumer) record(ctx context.Context, stream, entryID string, cmd command.Command, st command.Status, reason string) error {
-	res := command.Result{ID: cmd.ID, Channel: c.Channel.ID, Type: cmd.Type.String(), Point: cmd.Point, Status: st, Error: reason, DoneTS: time.Now().UnixMilli()}
+func (w *Worker) record(ctx context.Context, stream, entryID string, cmd command.Command, st command.Status, reason string) error {
+	res := command.Result{ID: cmd.ID, Channel: w.Channel.ID, Type: cmd.Type.String(), Point: cmd.Point, Status: st, Error: reason, DoneTS: time.Now().UnixMilli()}
 	payload, _ := json.Marshal(res)
-	c.Metrics.observe(c.Channel.ID, st)
-	log := c.Log.With("command", cmd.ID, "type", cmd.Type.String(), "point", cmd.Point, "value", cmd.Value, "status", st)
+	w.Metrics.observe(w.Channel.ID, st)
+	log := w.Log.With("command", cmd.ID, "type", cmd.Type.String(), "point", cmd.Point, "value", cmd.Value, "status", st)
 	if reason != "" {
 		log = log.With("reason", reason)
 	}
@@ -273,16 +294,16 @@ func (c *Consumer) record(ctx context.Context, stream, entryID string, cmd comma
 	wait := 200 * time.Millisecond
 	for {
 		rctx := context.WithoutCancel(ctx) // an outcome is recorded even while stopping
-		pipe := c.Redis.TxPipeline()
+		pipe := w.Redis.TxPipeline()
 		k := keyspace.Command(cmd.ID)
 		pipe.HSet(rctx, k, "status", string(st), "error", reason, "done_ts", res.DoneTS,
-			"channel", c.Channel.ID, "type", cmd.Type.String(), "point", cmd.Point,
+			"channel", w.Channel.ID, "type", cmd.Type.String(), "point", cmd.Point,
 			"value", point.FormatValue(cmd.Value), "source", cmd.Source, "user", cmd.User)
 		pipe.Expire(rctx, k, command.ResultTTL)
 		pipe.Publish(rctx, keyspace.CommandResult, payload)
 		pipe.XAdd(rctx, &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: AuditMaxLen, Approx: true, Values: map[string]any{
 			"ts": res.DoneTS, "action": "command", "user": cmd.User, "source": cmd.Source, "id": cmd.ID,
-			"channel": c.Channel.ID, "type": cmd.Type.String(), "point": cmd.Point,
+			"channel": w.Channel.ID, "type": cmd.Type.String(), "point": cmd.Point,
 			"value": point.FormatValue(cmd.Value), "result": string(st), "error": reason,
 		}})
 		pipe.XAck(rctx, stream, keyspace.CommandGroup, entryID)
@@ -304,8 +325,8 @@ func (c *Consumer) record(ctx context.Context, stream, entryID string, cmd comma
 	}
 }
 
-func (c *Consumer) ack(ctx context.Context, stream, entryID string) error {
-	if err := c.Redis.XAck(ctx, stream, keyspace.CommandGroup, entryID).Err(); err != nil {
+func (w *Worker) ack(ctx context.Context, stream, entryID string) error {
+	if err := w.Redis.XAck(ctx, stream, keyspace.CommandGroup, entryID).Err(); err != nil {
 		return fmt.Errorf("ack %s: %w", entryID, err)
 	}
 	return nil
