@@ -67,6 +67,22 @@ func (c *call) release() {
 // boxed once per Writer.
 func (c *call) encode(b *Batch, maxLen any) {
 	c.key = b.Key
+	n := c.format(b)
+	c.build(b, n, maxLen)
+}
+
+// counts says how many samples go into each part of a batch's commands.
+type counts struct {
+	values int // written (finite) values
+	bad    int // qualities that are not good
+	good   int // written values whose quality is good
+	raw    int // finite raw values, when the batch has a raw hash
+	msgEnd int // the message is buf[:msgEnd]
+}
+
+// format writes the JSON message and then the raw values into c.buf, and marks
+// where each sample's pieces are.
+func (c *call) format(b *Batch) counts {
 	batchTS := b.TS
 	if batchTS == 0 {
 		batchTS = time.Now().UnixMilli()
@@ -186,11 +202,17 @@ func (c *call) encode(b *Batch, maxLen any) {
 	}
 
 	c.buf = buf
+	return counts{values: nv, bad: nbad, good: ngood, raw: nraw, msgEnd: msgEnd}
+}
 
-	// One copy of everything; every argument below is a substring of it.
-	str := string(buf)
+// build turns what format wrote into the commands, whose arguments are
+// substrings of one copy of c.buf.
+func (c *call) build(b *Batch, n counts, maxLen any) {
+	str := string(c.buf)
 	sub := func(s span) string { return str[s.from:s.to] }
+	marks := c.marks[:len(b.Samples)]
 
+	nv, nraw, nbad, ngood := n.values, n.raw, n.bad, n.good
 	nts := nv // every written value gets its timestamp
 	if b.TSKey == "" {
 		nts = 0
@@ -209,7 +231,7 @@ func (c *call) encode(b *Batch, maxLen any) {
 	}
 	args := c.args[:0]
 	cmds := c.cmds[:0]
-	strs[0] = str[:msgEnd]
+	strs[0] = str[:n.msgEnd]
 	msg := &strs[0]
 	next := 1
 	// put appends a string argument; &strs[i] stays valid because strs has its

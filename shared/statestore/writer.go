@@ -27,7 +27,9 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer on c that caps the change stream at about
-// changesMaxLen entries (≤ 0 means DefaultChangesMaxLen).
+// changesMaxLen entries (≤ 0 means DefaultChangesMaxLen). c must be one Redis
+// server (or a Sentinel-managed primary), as DESIGN §4 has it: a transaction
+// spans keys of many hash slots, which Redis Cluster refuses.
 func NewWriter(c redis.UniversalClient, changesMaxLen int64) *Writer {
 	if changesMaxLen <= 0 {
 		changesMaxLen = DefaultChangesMaxLen
