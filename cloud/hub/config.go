@@ -71,8 +71,8 @@ type HTTP struct {
 // Site is a site the hub expects. The list is informational today (shown in
 // /status); the site registry builds on it.
 type Site struct {
-	ID   string `yaml:"id"`
-	Name string `yaml:"name"`
+	ID   string `yaml:"id" json:"id"`
+	Name string `yaml:"name" json:"name,omitempty"`
 }
 
 // Logging sets the default log level and format; flags override them.

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/voltageems/voltage/shared/natsx"
 	"github.com/voltageems/voltage/shared/obs"
 	"github.com/voltageems/voltage/shared/service"
 )
@@ -49,7 +50,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &service.ConfigError{Err: err}
 	}
-	ns, err := startServer(opts, log)
+	ns, err := natsx.StartServer(opts, log)
 	if err != nil {
 		return fmt.Errorf("start hub nats server (clients %s, leaf nodes %s, store %s): %w",
 			cfg.NATS.ClientAddr, cfg.NATS.LeafAddr, cfg.NATS.StoreDir, err)

@@ -52,6 +52,9 @@ type Config struct {
 // channel's parameters or mappings) is returned as *service.ConfigError before
 // anything starts.
 func Run(ctx context.Context, cfg Config) error {
+	// Everything Run starts stops with it, also when it returns early on an error.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
@@ -117,6 +120,7 @@ loop:
 			reply <- s.reload(ctx)
 		}
 	}
+	cancel()
 	s.stopAll()
 	wg.Wait()
 	return runErr

@@ -1,6 +1,6 @@
 // Package redisx opens the Redis connection every service uses for its realtime
 // state (DESIGN §4) and holds the few checks around it: reachability, the server
-// version the Lua scripts and streams need, and the error kinds callers branch on.
+// version the stream consumers need, and the error kinds callers branch on.
 //
 // A service must start while Redis is down and report not-ready, so Connect never
 // dials: go-redis connects lazily and reconnects on its own with capped backoff.

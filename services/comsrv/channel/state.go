@@ -71,7 +71,8 @@ func (pt *pointTable) Sample(t point.Type, s point.Sample) {
 	if s.Quality == point.Good {
 		st.lastRead = now
 	}
-	if !pt.changed(t, st, s) && !st.dirty && (pt.integrity == 0 || now.Sub(st.written) < pt.integrity) {
+	integrityDue := pt.integrity == 0 || now.Sub(st.written) >= pt.integrity
+	if !pt.changed(t, st, s) && !st.dirty && !integrityDue {
 		return
 	}
 	if s.Quality != point.Invalid || !st.known {

@@ -1,4 +1,6 @@
-package hub
+// Package natsx embeds nats-server in a service (the edge appliance and the cloud hub)
+// with its log routed through slog and start-up failures returned as errors.
+package natsx
 
 import (
 	"context"
@@ -15,10 +17,10 @@ import (
 // after Start (JetStream recovery happens inside Start, before this wait).
 const readyTimeout = 10 * time.Second
 
-// startServer starts an embedded nats-server and waits until every listener is
+// StartServer starts an embedded nats-server and waits until every listener is
 // open. A listener that cannot bind (a port in use) or JetStream that cannot start
 // comes back as an error; nats-server's own logger would exit the process instead.
-func startServer(opts *server.Options, log *slog.Logger) (*server.Server, error) {
+func StartServer(opts *server.Options, log *slog.Logger) (*server.Server, error) {
 	opts.NoSigs = true // the process's signals belong to its main
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -46,8 +48,8 @@ func startServer(opts *server.Options, log *slog.Logger) (*server.Server, error)
 }
 
 // natsLog routes nats-server's log through slog. Its notices (the start banner,
-// every connection) go to debug: the hub logs what an operator needs on its own.
-// Fatalf records the message for startServer instead of exiting the process.
+// every connection) go to debug: the embedding service logs what an operator needs on its own.
+// Fatalf records the message for StartServer instead of exiting the process.
 type natsLog struct {
 	log *slog.Logger
 

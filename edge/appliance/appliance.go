@@ -1,0 +1,174 @@
+// Package appliance is the edge appliance (DESIGN §1, §6): every edge service of a
+// site in one process, beside an embedded NATS server that runs under the site's own
+// JetStream domain and joins the cloud hub as a leaf node.
+//
+// Today the appliance runs comsrv, the embedded server and the site heartbeat on
+// ems.{site}.up.status. The Redis→NATS bridge with the JetStream UPLINK stream,
+// downlink commands and the other services join it as they are built; each is one
+// more component of Run.
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/voltageems/voltage/services/comsrv"
+	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/natsx"
+	"github.com/voltageems/voltage/shared/obs"
+	"github.com/voltageems/voltage/shared/service"
+)
+
+// DefaultHTTPAddr is the appliance's own HTTP address (/healthz, /readyz, /metrics,
+// /status). Each embedded service keeps its own address of DESIGN §9 beside it.
+const DefaultHTTPAddr = "127.0.0.1:6000"
+
+// leafPollInterval is how often the appliance checks the hub link, to log when it
+// goes up or down (nats-server's own notices about it go to debug).
+const leafPollInterval = time.Second
+
+// Config is what Run needs.
+type Config struct {
+	Site      *config.Config
+	ConfigDir string // reloaded from on SIGHUP (by the services that reload)
+	HTTPAddr  string // the appliance's own endpoints; default DefaultHTTPAddr
+	Log       *slog.Logger
+	Reload    <-chan struct{}
+
+	// NATSStoreDir is where the embedded server's JetStream keeps its data, in
+	// NATSStoreDir/jetstream. Default DefaultNATSStoreDir.
+	NATSStoreDir string
+	// HeartbeatInterval is how often the site heartbeat goes out. Default 5 s.
+	HeartbeatInterval time.Duration
+	// Started, when set, is called once every listener is bound, with the bound
+	// addresses (so tests and the dev stack can use port 0).
+	Started func(Endpoints)
+}
+
+// Endpoints are where a running appliance listens.
+type Endpoints struct {
+	HTTP          net.Addr // the appliance's own endpoints
+	Comsrv        net.Addr // comsrv's HTTP
+	NATSClientURL string   // the embedded NATS server, for the site's clients
+}
+
+// services are the services the appliance runs, as named in the heartbeat, in
+// /status and in /readyz.
+var services = []string{"comsrv"}
+
+// Run runs the appliance until ctx is done or one of its parts fails, then stops
+// every part and the embedded NATS server. Invalid configuration comes back as
+// *service.ConfigError; a port in use as an error naming it. A hub that cannot be
+// reached is not an error: the link is redialled for as long as the site runs.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Site == nil {
+		return &service.ConfigError{Err: errors.New("appliance: no site configuration")}
+	}
+	nset, err := newNATSSettings(cfg.Site, cfg.NATSStoreDir)
+	if err != nil {
+		return &service.ConfigError{Err: err}
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = DefaultHTTPAddr
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+
+	ns, err := natsx.StartServer(nset.options(), log)
+	if err != nil {
+		return fmt.Errorf("start embedded nats server (clients %s:%d, store %s): %w", nset.host, nset.port, nset.storeDir, err)
+	}
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		log.Info("embedded nats server stopped")
+	}()
+	// The appliance's own publisher connects in process: no socket, nothing to lose.
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("voltage-edge"))
+	if err != nil {
+		return fmt.Errorf("connect to the embedded nats server: %w", err)
+	}
+	defer nc.Close()
+
+	ep := newEndpoints(ns, nset)
+	defer ep.probe.CloseIdleConnections()
+	srv := obs.NewServer(log)
+	ep.register(srv, services)
+
+	g := newGroup(ctx)
+	httpBound, comsrvBound := make(chan net.Addr, 1), make(chan net.Addr, 1)
+	g.Go("comsrv", func(ctx context.Context) error {
+		return comsrv.Run(ctx, comsrv.Config{
+			Site:      cfg.Site,
+			ConfigDir: cfg.ConfigDir,
+			// Not service.HTTPAddr: VOLTAGE_HTTP_ADDR is the appliance's own address.
+			HTTPAddr: cfg.Site.Site.ListenAddr("comsrv", service.DefaultAddrs["comsrv"]),
+			Log:      log.With("component", "comsrv"),
+			// comsrv is the only service that reloads today; once there are more, the
+			// appliance fans each reload out to all of them.
+			Reload: cfg.Reload,
+			Bound:  func(a net.Addr) { comsrvBound <- a },
+		})
+	})
+	g.Go("http", func(ctx context.Context) error {
+		return srv.Serve(ctx, cfg.HTTPAddr, func(a net.Addr) { httpBound <- a })
+	})
+	g.Go("heartbeat", func(ctx context.Context) error {
+		return publishHeartbeats(ctx, nc, nset.site, services, cfg.HeartbeatInterval, log)
+	})
+	if nset.leaf != nil {
+		g.Go("hub link", func(ctx context.Context) error { watchLeaf(ctx, ep, nset.leafRemote(), log); return nil })
+	}
+
+	started := Endpoints{NATSClientURL: ns.ClientURL()}
+	for started.HTTP == nil || started.Comsrv == nil {
+		select {
+		case a := <-httpBound:
+			started.HTTP = a
+		case a := <-comsrvBound:
+			started.Comsrv = a
+			ep.setService("comsrv", a)
+		case <-g.ctx.Done():
+			return g.Wait()
+		}
+	}
+	log.Info("edge appliance running", "site", nset.site, "http", started.HTTP.String(), "comsrv", started.Comsrv.String(),
+		"nats", started.NATSClientURL, "jetstream_domain", nset.site, "store", nset.storeDir, "hub", nset.leafRemote())
+	if cfg.Started != nil {
+		cfg.Started(started)
+	}
+	return g.Wait()
+}
+
+// watchLeaf logs when the link to the hub comes up and goes down, until ctx is done.
+func watchLeaf(ctx context.Context, ep *endpoints, hub string, log *slog.Logger) {
+	up := false
+	tick := time.NewTicker(leafPollInterval)
+	defer tick.Stop()
+	for {
+		now := ep.leafConnected()
+		switch {
+		case now && !up:
+			log.Info("cloud hub link up", "hub", hub)
+		case !now && up:
+			log.Warn("cloud hub link down; the site keeps running and the link is redialled", "hub", hub)
+		}
+		up = now
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

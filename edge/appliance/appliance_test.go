@@ -1,0 +1,273 @@
+package appliance_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/voltageems/voltage/edge/appliance"
+	"github.com/voltageems/voltage/shared/keyspace"
+	"github.com/voltageems/voltage/shared/point"
+	"github.com/voltageems/voltage/shared/service"
+	"github.com/voltageems/voltage/shared/subjects"
+	"github.com/voltageems/voltage/shared/testharness"
+)
+
+// waitHeartbeat waits for a site heartbeat on sub and checks its content.
+func waitHeartbeat(t *testing.T, sub *nats.Subscription, since time.Time) {
+	t.Helper()
+	msg, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no heartbeat on %s: %v", sub.Subject, err)
+	}
+	var hb appliance.Heartbeat
+	if err := json.Unmarshal(msg.Data, &hb); err != nil {
+		t.Fatalf("heartbeat %s: %v", msg.Data, err)
+	}
+	if hb.Site != siteID || hb.Version != service.Version || len(hb.Services) != 1 || hb.Services[0] != "comsrv" {
+		t.Errorf("heartbeat = %+v", hb)
+	}
+	if ts := time.UnixMilli(hb.TS); ts.Before(since.Add(-time.Second)) || ts.After(time.Now().Add(time.Second)) {
+		t.Errorf("heartbeat ts %v is not the time it was sent", ts)
+	}
+}
+
+// waitComsrvWrites waits until comsrv, inside the appliance, has written the
+// virtual channel's point into Redis.
+func waitComsrvWrites(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	key := keyspace.ChannelPoints(10, point.Telemetry)
+	testharness.Eventually(t, 10*time.Second, func() error {
+		v, err := rdb.HGet(context.Background(), key, "1").Result()
+		if err != nil || v != "42" {
+			return fmt.Errorf("%s 1 = %q (%v), want 42", key, v, err)
+		}
+		return nil
+	})
+}
+
+// TestApplianceJoinsHub runs the appliance against a hub: the heartbeat reaches a
+// subscriber on the hub over the leaf link, comsrv writes Redis, the site's
+// JetStream answers under its own domain from both sides, and cancelling stops
+// everything.
+func TestApplianceJoinsHub(t *testing.T) {
+	rd := testharness.StartRedis(t)
+	hub, leafURL := startHub(t, -1)
+	hubConn := hub.Conn(t)
+	sub, err := hubConn.SubscribeSync(subjects.StatusUp(siteID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeSite(t, rd.URL(), "{url: \"nats://127.0.0.1:0\", leaf_remote: \""+leafURL+"\"}")
+	begin := time.Now()
+	a := startAppliance(t, appliance.Config{Site: loadSite(t, dir), ConfigDir: dir})
+
+	waitHeartbeat(t, sub, begin)
+	waitComsrvWrites(t, rd.Client(t))
+
+	st := a.status()
+	if !st.NATS.LeafConnected || st.NATS.LeafRemote != leafURL || st.NATS.ClientURL != a.NATSClientURL || st.NATS.JetStreamDomain != siteID {
+		t.Errorf("status nats = %+v", st.NATS)
+	}
+	if st.Site != siteID || st.Services["comsrv"].HTTP != a.Comsrv.String() {
+		t.Errorf("status = %+v", st)
+	}
+	if code, body := a.get("/readyz"); code != http.StatusOK {
+		t.Errorf("GET /readyz = %d %s", code, body)
+	}
+	if code, body := a.get("/metrics"); !strings.Contains(string(body), "voltage_edge_leaf_connected 1") {
+		t.Errorf("GET /metrics = %d, want voltage_edge_leaf_connected 1", code)
+	}
+	if code, _ := httpGet(t, "http://"+a.Comsrv.String()+"/channels"); code != http.StatusOK {
+		t.Errorf("comsrv GET /channels = %d", code)
+	}
+
+	// The site's JetStream is its own domain, reachable locally and from the hub.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	edgeConn, err := nats.Connect(a.NATSClientURL)
+	if err != nil {
+		t.Fatalf("connect to the edge at %s: %v", a.NATSClientURL, err)
+	}
+	defer edgeConn.Close()
+	for name, nc := range map[string]*nats.Conn{"edge": edgeConn, "hub": hubConn} {
+		js, err := jetstream.NewWithDomain(nc, siteID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := js.AccountInfo(ctx)
+		if err != nil {
+			t.Errorf("%s: JetStream of domain %s: %v", name, siteID, err)
+		} else if info.Domain != siteID {
+			t.Errorf("%s: JetStream domain = %q, want %q", name, info.Domain, siteID)
+		}
+	}
+	if js, _ := jetstream.New(edgeConn); js != nil {
+		if info, err := js.AccountInfo(ctx); err != nil || info.Domain != siteID {
+			t.Errorf("edge JetStream without a domain = %+v, %v; want the site's own", info, err)
+		}
+	}
+	edgeConn.Close()
+
+	err, took := a.stop()
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("stopping took %v, want < 5 s", took)
+	}
+	for name, addr := range map[string]string{"http": a.HTTP.String(), "comsrv": a.Comsrv.String(), "nats": hostOf(t, a.NATSClientURL)} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("%s listener %s still open after Run returned: %v", name, addr, err)
+			continue
+		}
+		l.Close()
+	}
+	testharness.WaitFor(t, 5*time.Second, "the hub to see the leaf node leave", func() bool { return hub.Server.NumLeafNodes() == 0 })
+}
+
+// TestApplianceWithoutHub checks that a site works with its hub away, and joins it
+// on its own once the hub appears.
+func TestApplianceWithoutHub(t *testing.T) {
+	rd := testharness.StartRedis(t)
+	leafPort := testharness.FreePort(t) // nothing listens here yet
+	leafURL := "nats-leaf://127.0.0.1:" + strconv.Itoa(leafPort)
+	dir := writeSite(t, rd.URL(), "{url: \"nats://127.0.0.1:0\", leaf_remote: \""+leafURL+"\"}")
+	a := startAppliance(t, appliance.Config{Site: loadSite(t, dir), ConfigDir: dir})
+
+	waitComsrvWrites(t, rd.Client(t))
+	if code, body := a.get("/readyz"); code != http.StatusOK {
+		t.Errorf("GET /readyz without a hub = %d %s, want 200", code, body)
+	}
+	if st := a.status(); st.NATS.LeafConnected {
+		t.Errorf("status says the leaf is connected with no hub: %+v", st.NATS)
+	}
+	// The heartbeat still goes out on the site's own server.
+	edgeConn, err := nats.Connect(a.NATSClientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edgeConn.Close()
+	local, err := edgeConn.SubscribeSync(subjects.StatusUp(siteID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHeartbeat(t, local, time.Now())
+
+	// The hub comes up on the configured port: the link comes up by itself.
+	hub, _ := startHub(t, leafPort)
+	remote, err := hub.Conn(t).SubscribeSync(subjects.StatusUp(siteID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testharness.WaitFor(t, 15*time.Second, "the leaf link to come up", func() bool { return a.status().NATS.LeafConnected })
+	waitHeartbeat(t, remote, time.Now())
+}
+
+// TestApplianceRefusesBadConfig checks that what the appliance cannot run with is a
+// configuration error before anything starts.
+func TestApplianceRefusesBadConfig(t *testing.T) {
+	rd := testharness.StartRedis(t)
+	cases := map[string]struct{ nats, want string }{
+		"tls client url":     {`{url: "tls://127.0.0.1:4222"}`, "nats.url"},
+		"missing creds":      {`{url: "nats://127.0.0.1:0", leaf_remote: "nats-leaf://127.0.0.1:7422", credentials: /nonexistent/site.creds}`, "nats.credentials"},
+		"creds without leaf": {`{url: "nats://127.0.0.1:0", credentials: /nonexistent/site.creds}`, "nats.leaf_remote"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := writeSite(t, rd.URL(), c.nats)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: "127.0.0.1:0", NATSStoreDir: t.TempDir(), Log: testLogger()})
+			var ce *service.ConfigError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Run = %v, want a *service.ConfigError about %s", err, c.want)
+			}
+		})
+	}
+}
+
+// TestApplianceNATSPortInUse checks that a taken NATS port is a start error naming
+// it (the machine may run its own NATS on 4222).
+func TestApplianceNATSPortInUse(t *testing.T) {
+	rd := testharness.StartRedis(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := writeSite(t, rd.URL(), "{url: \"nats://"+taken.Addr().String()+"\"}")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: "127.0.0.1:0", NATSStoreDir: t.TempDir(), Log: testLogger()})
+	_, port, _ := net.SplitHostPort(taken.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), port) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("Run = %v, want an error naming port %s in use", err, port)
+	}
+}
+
+// TestApplianceStopsWhenAPartFails checks that a failing part (the appliance's HTTP
+// server refusing its port) stops the whole appliance, comsrv included, with that
+// error instead of leaving it half up.
+func TestApplianceStopsWhenAPartFails(t *testing.T) {
+	rd := testharness.StartRedis(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := writeSite(t, rd.URL(), `{url: "nats://127.0.0.1:0"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: taken.Addr().String(), NATSStoreDir: t.TempDir(), Log: testLogger()})
+	if err == nil || ctx.Err() != nil || !strings.HasPrefix(err.Error(), "http:") || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Errorf("Run = %v (ctx %v), want the HTTP listen error", err, ctx.Err())
+	}
+}
+
+// TestApplianceReloadReachesComsrv checks that a reload signal reaches the embedded
+// comsrv: a channel added to the folder starts writing.
+func TestApplianceReloadReachesComsrv(t *testing.T) {
+	rd := testharness.StartRedis(t)
+	dir := writeSite(t, rd.URL(), `{url: "nats://127.0.0.1:0"}`)
+	reload := make(chan struct{}, 1)
+	startAppliance(t, appliance.Config{Site: loadSite(t, dir), ConfigDir: dir, Reload: reload})
+	rdb := rd.Client(t)
+	waitComsrvWrites(t, rdb)
+
+	writeFile(t, dir+"/comsrv/channels.yaml", `channels:
+  - id: 10
+    name: site_controls
+    protocol: virtual
+    parameters:
+      poll_interval_ms: 50
+      generators: [{type: T, point: 1, kind: constant, value: 42}]
+  - id: 11
+    name: added
+    protocol: virtual
+    parameters:
+      poll_interval_ms: 50
+      generators: [{type: T, point: 1, kind: constant, value: 7}]
+`)
+	writeFile(t, dir+"/comsrv/11/telemetry.csv", "point_id,signal_name,scale,offset,unit,reverse,data_type\n1,added,1,0,,0,float\n")
+	reload <- struct{}{}
+	key := keyspace.ChannelPoints(11, point.Telemetry)
+	testharness.Eventually(t, 10*time.Second, func() error {
+		if v, err := rdb.HGet(context.Background(), key, "1").Result(); v != "7" {
+			return fmt.Errorf("%s 1 = %q (%v), want 7 after the reload", key, v, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,142 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/voltageems/voltage/shared/obs"
+	"github.com/voltageems/voltage/shared/service"
+)
+
+// Status is the JSON of GET /status.
+type Status struct {
+	Site     string                   `json:"site"`
+	Version  string                   `json:"version"`
+	NATS     NATSStatus               `json:"nats"`
+	Services map[string]ServiceStatus `json:"services"`
+}
+
+// NATSStatus describes the embedded server and its link to the hub.
+type NATSStatus struct {
+	ClientURL       string `json:"client_url"`
+	JetStreamDomain string `json:"jetstream_domain"`
+	LeafRemote      string `json:"leaf_remote,omitempty"` // the hub, without credentials; "" when none is configured
+	LeafConnected   bool   `json:"leaf_connected"`
+}
+
+// ServiceStatus is one service running inside the appliance.
+type ServiceStatus struct {
+	HTTP string `json:"http"` // its own /healthz, /readyz, /metrics and API
+}
+
+// endpoints serves the appliance's HTTP: readiness of the site (the embedded NATS
+// and every service), /status and metrics. The link to the hub is reported but never
+// makes the appliance unready: a site works without its cloud.
+type endpoints struct {
+	ns    *server.Server
+	nats  *natsSettings
+	probe *http.Client
+
+	mu       sync.Mutex
+	services map[string]net.Addr // service → its bound HTTP address, once known
+}
+
+func newEndpoints(ns *server.Server, n *natsSettings) *endpoints {
+	return &endpoints{ns: ns, nats: n, probe: &http.Client{}, services: map[string]net.Addr{}}
+}
+
+func (e *endpoints) setService(name string, addr net.Addr) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.services[name] = addr
+}
+
+func (e *endpoints) service(name string) net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.services[name]
+}
+
+func (e *endpoints) leafConnected() bool { return e.ns.NumLeafNodes() > 0 }
+
+func (e *endpoints) register(obsSrv *obs.Server, serviceNames []string) {
+	obsSrv.AddReadyCheck("nats", func(context.Context) error {
+		if !e.ns.Running() || !e.ns.ReadyForConnections(50*time.Millisecond) {
+			return errors.New("embedded nats server is not accepting connections")
+		}
+		return nil
+	})
+	for _, name := range serviceNames {
+		obsSrv.AddReadyCheck(name, func(ctx context.Context) error { return e.serviceReady(ctx, name) })
+	}
+	obsSrv.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "voltage_edge_leaf_connected", Help: "1 while the leaf-node link to the cloud hub is up.",
+		}, func() float64 {
+			if e.leafConnected() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "voltage_edge_nats_clients", Help: "Client connections to the embedded NATS server.",
+		}, func() float64 { return float64(e.ns.NumClients()) }),
+	)
+	obsSrv.Handle("GET /status", http.HandlerFunc(e.status))
+}
+
+// serviceReady asks the service's own /readyz, exactly what a probe of a separately
+// deployed service would see.
+func (e *endpoints) serviceReady(ctx context.Context, name string) error {
+	addr := e.service(name)
+	if addr == nil {
+		return fmt.Errorf("%s has not started", name)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr.String()+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := e.probe.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s /readyz: %w", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var body struct {
+			Errors map[string]string `json:"errors"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return fmt.Errorf("%s is not ready: %v", name, body.Errors)
+	}
+	return nil
+}
+
+func (e *endpoints) status(w http.ResponseWriter, _ *http.Request) {
+	st := Status{
+		Site:    e.nats.site,
+		Version: service.Version,
+		NATS: NATSStatus{
+			ClientURL:       e.ns.ClientURL(),
+			JetStreamDomain: e.nats.site,
+			LeafRemote:      e.nats.leafRemote(),
+			LeafConnected:   e.leafConnected(),
+		},
+		Services: map[string]ServiceStatus{},
+	}
+	e.mu.Lock()
+	for name, addr := range e.services {
+		st.Services[name] = ServiceStatus{HTTP: addr.String()}
+	}
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(st)
+}
