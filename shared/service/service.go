@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ var DefaultAddrs = map[string]string{
 	"apigateway": ":6005",
 	"netsrv":     "127.0.0.1:6006",
 	"alarmsrv":   "127.0.0.1:6007",
+	"edge":       "127.0.0.1:6000", // the edge appliance's own endpoints
 }
 
 // Env variables that override site.yaml (DESIGN §3).
@@ -40,6 +42,13 @@ const (
 	EnvNATSURL  = "VOLTAGE_NATS_URL"
 	EnvSiteID   = "VOLTAGE_SITE_ID"
 	EnvHTTPAddr = "VOLTAGE_HTTP_ADDR"
+
+	// EnvLeafRemote overrides nats.leaf_remote (the cloud hub an edge joins).
+	EnvLeafRemote = "VOLTAGE_NATS_LEAF_REMOTE"
+	// EnvListenPrefix + a service name in capitals (VOLTAGE_LISTEN_COMSRV)
+	// overrides listen.{service}: how one process that runs several services, or
+	// a dev stack next to other software, moves a single listener.
+	EnvListenPrefix = "VOLTAGE_LISTEN_"
 )
 
 // Flags are the flags every binary takes.
@@ -79,8 +88,20 @@ func LoadConfig(dir string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// ApplyEnv applies VOLTAGE_REDIS_URL, VOLTAGE_NATS_URL and VOLTAGE_SITE_ID.
+// ApplyEnv applies VOLTAGE_REDIS_URL, VOLTAGE_NATS_URL, VOLTAGE_SITE_ID,
+// VOLTAGE_NATS_LEAF_REMOTE and VOLTAGE_LISTEN_{SERVICE}.
 func ApplyEnv(cfg *config.Config) {
+	if v := os.Getenv(EnvLeafRemote); v != "" {
+		cfg.Site.NATS.LeafRemote = v
+	}
+	for name := range DefaultAddrs {
+		if v := os.Getenv(EnvListenPrefix + strings.ToUpper(name)); v != "" {
+			if cfg.Site.Listen == nil {
+				cfg.Site.Listen = map[string]string{}
+			}
+			cfg.Site.Listen[name] = v
+		}
+	}
 	if v := os.Getenv(EnvRedisURL); v != "" {
 		cfg.Site.Redis.URL = v
 	}

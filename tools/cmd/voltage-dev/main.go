@@ -1,7 +1,7 @@
 // Command voltage-dev runs the whole local stack for development (`go tool task
 // dev`): Redis (a redis-server from PATH with its data under .dev/, or an in-process
-// fallback), the device simulator and every service, with their logs interleaved
-// and prefixed. Ctrl-C stops everything.
+// fallback), the cloud hub, the device simulator and the edge appliance with every
+// edge service, their logs interleaved and prefixed. Ctrl-C stops everything.
 package main
 
 import (
@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,62 +25,127 @@ import (
 )
 
 func main() {
-	configDir := flag.String("config", "./config", "site configuration folder")
-	stateDir := flag.String("dir", ".dev", "folder for binaries, Redis data and logs")
+	var o options
+	flag.StringVar(&o.configDir, "config", "./config", "site configuration folder")
+	flag.StringVar(&o.stateDir, "dir", ".dev", "folder for binaries, Redis data, NATS stores")
 	flag.Parse()
+	o.preferDefaultPorts = true
+	o.out = os.Stdout
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *configDir, *stateDir, log); err != nil {
+	if err := run(ctx, o, log); err != nil {
 		fmt.Fprintf(os.Stderr, "voltage-dev: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, configDir, stateDir string, log *slog.Logger) error {
-	if _, err := config.Load(configDir); err != nil {
-		return fmt.Errorf("the site configuration in %s is invalid:\n%w", configDir, err)
+type options struct {
+	configDir, stateDir string
+	// preferDefaultPorts uses DESIGN's ports where they are free; tests take free
+	// ports only.
+	preferDefaultPorts bool
+	out                io.Writer       // the children's prefixed logs
+	ready              func(endpoints) // called once everything is started
+}
+
+// endpoints is where the running stack listens.
+type endpoints struct {
+	RedisURL, HubHTTP, HubNATS, HubLeaf, EdgeHTTP, EdgeNATS, ComsrvHTTP, SimControl string
+}
+
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	if _, err := config.Load(o.configDir); err != nil {
+		return fmt.Errorf("the site configuration in %s is invalid:\n%w", o.configDir, err)
 	}
-	binDir, err := filepath.Abs(filepath.Join(stateDir, "bin"))
+	root, err := workspaceRoot()
 	if err != nil {
 		return err
 	}
+	state, err := filepath.Abs(o.stateDir)
+	if err != nil {
+		return err
+	}
+	siteDir, err := filepath.Abs(o.configDir)
+	if err != nil {
+		return err
+	}
+	binDir := filepath.Join(state, "bin")
 	fmt.Fprintln(os.Stderr, "building binaries into", binDir, "...")
 	build := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(filepath.Separator),
-		"./services/comsrv/cmd/comsrv", "./tools/cmd/voltsim")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		"./tools/cmd/voltsim", "./edge/cmd/voltage-edge", "./cloud/cmd/voltage-cloud")
+	build.Dir = root
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
+	port := func(def string) string {
+		if o.preferDefaultPorts {
+			return addrOrFree(def)
+		}
+		return freeAddr()
+	}
 
-	st := &stack{log: log}
+	st := &stack{log: log, out: o.out}
 	defer st.stopAll()
+	var ep endpoints
 
-	redisURL, err := st.startRedis(ctx, filepath.Join(stateDir, "redis"))
-	if err != nil {
+	if ep.RedisURL, err = st.startRedis(ctx, filepath.Join(state, "redis"), port("127.0.0.1:6379")); err != nil {
 		return err
 	}
-	simControl := addrOrFree("127.0.0.1:6090")
-	comsrvAddr := addrOrFree("127.0.0.1:6001")
-	env := []string{"VOLTAGE_REDIS_URL=" + redisURL}
 
-	if err := st.start(ctx, "voltsim", filepath.Join(binDir, "voltsim"), env,
-		"--config", configDir, "--control", simControl); err != nil {
+	// The cloud hub.
+	ep.HubNATS, ep.HubLeaf, ep.HubHTTP = port("127.0.0.1:4222"), port("127.0.0.1:7422"), port("127.0.0.1:7000")
+	cloudDir := filepath.Join(state, "cloud")
+	if err := writeFile(filepath.Join(cloudDir, "cloud.yaml"), fmt.Sprintf(
+		"# written by voltage-dev\nnats: {client_addr: %q, leaf_addr: %q, store_dir: %q}\nhttp: {addr: %q}\n",
+		ep.HubNATS, ep.HubLeaf, filepath.Join(cloudDir, "data"), ep.HubHTTP)); err != nil {
 		return err
 	}
-	if err := st.start(ctx, "comsrv", filepath.Join(binDir, "comsrv"), append(env, "VOLTAGE_HTTP_ADDR="+comsrvAddr),
-		"--config", configDir); err != nil {
+	if err := st.start(ctx, "cloud", filepath.Join(binDir, "voltage-cloud"), cloudDir, nil, "--config", cloudDir); err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, ep.HubLeaf, 30*time.Second); err != nil { // the edge joins at once
+		return fmt.Errorf("cloud hub: %w", err)
+	}
+
+	// The simulated devices of the site.
+	ep.SimControl = port("127.0.0.1:6090")
+	if err := st.start(ctx, "voltsim", filepath.Join(binDir, "voltsim"), state, nil,
+		"--config", siteDir, "--control", ep.SimControl); err != nil {
+		return err
+	}
+
+	// The edge site: every edge service in one process, a leaf node of the hub.
+	ep.EdgeHTTP, ep.ComsrvHTTP, ep.EdgeNATS = port("127.0.0.1:6000"), port("127.0.0.1:6001"), port("127.0.0.1:4223")
+	edgeDir := filepath.Join(state, "edge")
+	if err := os.MkdirAll(edgeDir, 0o755); err != nil {
+		return err
+	}
+	if err := st.start(ctx, "edge", filepath.Join(binDir, "voltage-edge"), edgeDir, []string{
+		"VOLTAGE_REDIS_URL=" + ep.RedisURL,
+		"VOLTAGE_HTTP_ADDR=" + ep.EdgeHTTP,
+		"VOLTAGE_LISTEN_COMSRV=" + ep.ComsrvHTTP,
+		"VOLTAGE_NATS_URL=nats://" + ep.EdgeNATS,
+		"VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://" + ep.HubLeaf,
+	}, "--config", siteDir); err != nil {
 		return err
 	}
 
 	fmt.Fprintf(os.Stderr, `
 VoltageEMS dev stack is running (Ctrl-C stops it):
   redis            %s
-  voltsim control  http://%s/channels
+  cloud hub        http://%s/status   nats://%s (clients)  nats-leaf://%s (sites)
+  edge appliance   http://%s/status   nats://%s
   comsrv           http://%s/channels   /healthz /readyz /metrics
-Try: redis-cli -u %s HGETALL comsrv:1:T
+  voltsim control  http://%s/channels
+Try: redis-cli -u %s HGETALL comsrv:2:T
+     nats sub -s nats://%s 'ems.>'     (site heartbeats arriving at the hub)
 
-`, redisURL, simControl, comsrvAddr, redisURL)
+`, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, ep.ComsrvHTTP, ep.SimControl, ep.RedisURL, ep.HubNATS)
+	if o.ready != nil {
+		o.ready(ep)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -89,6 +156,19 @@ Try: redis-cli -u %s HGETALL comsrv:1:T
 	}
 }
 
+// workspaceRoot is the folder of go.work, where the binaries' packages are found.
+func workspaceRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOWORK").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOWORK: %w", err)
+	}
+	gowork := strings.TrimSpace(string(out))
+	if gowork == "" || gowork == "off" {
+		return "", errors.New("run voltage-dev inside the VoltageEMS repository (no go.work found)")
+	}
+	return filepath.Dir(gowork), nil
+}
+
 // addrOrFree returns addr when its port is free, else a free loopback port, so the
 // stack runs next to a machine's own services.
 func addrOrFree(addr string) string {
@@ -96,9 +176,13 @@ func addrOrFree(addr string) string {
 		ln.Close()
 		return addr
 	}
+	return freeAddr()
+}
+
+func freeAddr() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return addr
+		return "127.0.0.1:0"
 	}
 	defer ln.Close()
 	return ln.Addr().String()
@@ -111,6 +195,13 @@ func portOf(addr string) int {
 }
 
 var errStopped = errors.New("stopped")
+
+func writeFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(content), 0o644)
+}
 
 func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 // that exits, and stops them all in reverse order.
 type stack struct {
 	log    *slog.Logger
+	out    io.Writer
 	procs  []*proc
 	exited chan *proc
 	mini   *miniredis.Miniredis
@@ -35,12 +37,14 @@ type proc struct {
 
 var colors = []string{"\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"}
 
-func (s *stack) start(ctx context.Context, name, bin string, env []string, args ...string) error {
+// start runs bin in dir (its relative data folders land there) with env added.
+func (s *stack) start(ctx context.Context, name, bin, dir string, env []string, args ...string) error {
 	if s.exited == nil {
 		s.exited = make(chan *proc, 16)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches us, we stop them in order
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
@@ -70,14 +74,13 @@ func (s *stack) copyLines(prefix string, r io.Reader) {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		s.outMu.Lock()
-		fmt.Fprintln(os.Stdout, prefix+sc.Text())
+		fmt.Fprintln(s.out, prefix+sc.Text())
 		s.outMu.Unlock()
 	}
 }
 
-// startRedis runs redis-server with its data in dir (AOF on), on 6379 when free,
-// else on a free port. Without redis-server it falls back to an in-process Redis.
-func (s *stack) startRedis(ctx context.Context, dir string) (string, error) {
+// startRedis runs redis-server on addr with its data in dir (AOF on). Without redis-server it falls back to an in-process Redis.
+func (s *stack) startRedis(ctx context.Context, dir, addr string) (string, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		s.mini = miniredis.NewMiniRedis()
@@ -90,9 +93,12 @@ func (s *stack) startRedis(ctx context.Context, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	addr := addrOrFree("127.0.0.1:6379")
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
 	port := strconv.Itoa(portOf(addr))
-	if err := s.start(ctx, "redis", bin, nil, "--port", port, "--bind", "127.0.0.1", "--dir", dir,
+	if err := s.start(ctx, "redis", bin, dir, nil, "--port", port, "--bind", "127.0.0.1", "--dir", dir,
 		"--appendonly", "yes", "--save", "", "--protected-mode", "yes",
 		// Hash tables instead of listpacks for point hashes over 16 fields: several
 		// times faster to update (docs/benchmarks.md, "Small hashes are listpacks").

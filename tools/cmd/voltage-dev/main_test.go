@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/voltageems/voltage/shared/keyspace"
+	"github.com/voltageems/voltage/shared/point"
+	"github.com/voltageems/voltage/shared/redisx"
+	"github.com/voltageems/voltage/shared/subjects"
+	"github.com/voltageems/voltage/shared/testharness"
+)
+
+// TestDevStackRunsTheDemoSite runs what `go tool task dev` runs, on the demo site
+// with free ports only, and checks data flows device → comsrv → Redis and the edge
+// heartbeat reaches the cloud hub over the leaf link; then stops it like Ctrl-C.
+func TestDevStackRunsTheDemoSite(t *testing.T) {
+	site := demoSiteWithFreePorts(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan endpoints, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, options{configDir: site, stateDir: t.TempDir(), out: testOutput(t), ready: func(e endpoints) { ready <- e }},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	var ep endpoints
+	select {
+	case ep = <-ready:
+	case err := <-done:
+		t.Fatalf("dev stack stopped at start: %v", err)
+	case <-time.After(3 * time.Minute):
+		t.Fatal("dev stack not up within 3 minutes (building included)")
+	}
+
+	rdb, err := redisx.Connect(ctx, ep.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	// The battery's state of charge (channel 2, point 101) comes from voltsim's profile.
+	testharness.Eventually(t, 30*time.Second, func() error {
+		v, err := rdb.HGet(ctx, keyspace.ChannelPoints(2, point.Telemetry), "101").Float64()
+		if err != nil {
+			return err
+		}
+		if v <= 0 || v > 100 {
+			return fmt.Errorf("battery SOC %v outside 0..100", v)
+		}
+		return nil
+	})
+	for ch := uint32(1); ch <= 3; ch++ {
+		testharness.Eventually(t, 30*time.Second, func() error {
+			if st := rdb.HGet(ctx, keyspace.ChannelStatus(ch), "state").Val(); st != "up" {
+				return fmt.Errorf("channel %d state %q", ch, st)
+			}
+			return nil
+		})
+	}
+
+	nc, err := nats.Connect("nats://" + ep.HubNATS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(subjects.StatusUp("demo-site"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := sub.NextMsg(30 * time.Second)
+	if err != nil {
+		t.Fatalf("no site heartbeat at the hub: %v", err)
+	}
+	var hb struct{ Site string }
+	if err := json.Unmarshal(msg.Data, &hb); err != nil || hb.Site != "demo-site" {
+		t.Fatalf("heartbeat %s (%v)", msg.Data, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dev stack stopped with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev stack did not stop within 30 s")
+	}
+}
+
+// demoSiteWithFreePorts copies config/ and moves its devices to free ports.
+func demoSiteWithFreePorts(t *testing.T) string {
+	root, err := workspaceRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(root, "config")
+	dst := t.TempDir()
+	err = filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		return writeFile(filepath.Join(dst, rel), string(b))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chans := filepath.Join(dst, "comsrv", "channels.yaml")
+	b, err := os.ReadFile(chans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, p := range []string{"15021", "15022", "15023"} {
+		if !strings.Contains(s, "port: "+p) {
+			t.Fatalf("demo channels.yaml no longer uses port %s; update this test", p)
+		}
+		s = strings.ReplaceAll(s, "port: "+p, "port: "+strconv.Itoa(testharness.FreePort(t)))
+	}
+	if err := os.WriteFile(chans, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func testOutput(t *testing.T) io.Writer {
+	if testing.Verbose() {
+		return os.Stdout
+	}
+	return io.Discard
+}
