@@ -23,7 +23,6 @@ type typeCase struct {
 	id            point.ID
 	dataType      string
 	order         string
-	fc, bit       int
 	raw           float64 // the raw value the device holds
 	scale, offset float64
 	reverse       bool
@@ -33,7 +32,7 @@ func everyTypeAndOrder() []typeCase {
 	var cases []typeCase
 	add := func(dt string, orders []string, raw, scale, offset float64) {
 		for _, o := range orders {
-			cases = append(cases, typeCase{dataType: dt, order: o, fc: 3, bit: -1, raw: raw, scale: scale, offset: offset})
+			cases = append(cases, typeCase{dataType: dt, order: o, raw: raw, scale: scale, offset: offset})
 		}
 	}
 	o16 := []string{"AB", "BA"}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -82,8 +83,8 @@ func Parse(ch uint32, streamID string, f map[string]any) (Command, error) {
 		return c, fmt.Errorf("field point: %q is not a point id", str(f["point"]))
 	}
 	c.Point = point.ID(p)
-	if c.Value, err = strconv.ParseFloat(str(f["value"]), 64); err != nil {
-		return c, fmt.Errorf("field value: %q is not a number", str(f["value"]))
+	if c.Value, err = strconv.ParseFloat(str(f["value"]), 64); err != nil || math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
+		return c, fmt.Errorf("field value: %q is not a finite number", str(f["value"]))
 	}
 	if c.TS, err = optInt(f["ts"]); err != nil {
 		return c, fmt.Errorf("field ts: %w", err)
@@ -141,6 +142,9 @@ func Submit(ctx context.Context, rdb redis.UniversalClient, c Command) (string, 
 	if !c.Type.Writable() {
 		return "", fmt.Errorf("command %s: point type %s is not writable (want C or A)", c.ID, c.Type)
 	}
+	if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
+		return "", fmt.Errorf("command %s: value %v is not a finite number", c.ID, c.Value)
+	}
 	pipe := rdb.TxPipeline()
 	pipe.HSet(ctx, keyspace.Command(c.ID), "status", string(Pending), "channel", c.Channel,
 		"type", c.Type.String(), "point", c.Point, "value", point.FormatValue(c.Value), "ts", c.TS)
@@ -184,7 +188,7 @@ func Get(ctx context.Context, rdb redis.UniversalClient, id string) (Result, err
 // Wait blocks until the command has a final status or ctx is done. It listens on
 // cmd:result and re-reads the hash, so a result published before it subscribed is
 // not missed.
-func Wait(ctx context.Context, rdb *redis.Client, id string) (Result, error) {
+func Wait(ctx context.Context, rdb redis.UniversalClient, id string) (Result, error) {
 	sub := rdb.Subscribe(ctx, keyspace.CommandResult)
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil {

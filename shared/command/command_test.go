@@ -99,18 +99,16 @@ func TestParseErrorsNameTheField(t *testing.T) {
 	}
 }
 
-// TestParseRejectsNonFiniteValue exposes a bug (see the report to the lead):
-// strconv.ParseFloat accepts "NaN", "Inf" and "-Infinity" without error, so Parse
-// lets them through as command values. NaN compares false against both min_value
-// and max_value, so comsrv's limit check cannot catch it either, and the device is
-// sent garbage. Fix in command.go Parse: after ParseFloat, reject
-// math.IsNaN(v) || math.IsInf(v, 0) with `field value: %q is not a finite number`.
+// TestParseRejectsNonFiniteValue: strconv.ParseFloat accepts "NaN", "Inf" and
+// "-Infinity" without error, and NaN compares false against both min_value and
+// max_value, so comsrv's limit check could not catch it: Parse itself must refuse
+// a non-finite value.
 func TestParseRejectsNonFiniteValue(t *testing.T) {
 	for _, v := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "-Infinity"} {
 		f := map[string]any{"id": "x", "type": "A", "point": "1", "value": v}
 		got, err := Parse(1, "1-0", f)
 		if err == nil {
-			t.Errorf("BUG: Parse accepted value %q as %v; a command value must be a finite number", v, got.Value)
+			t.Errorf("Parse accepted value %q as %v; a command value must be a finite number", v, got.Value)
 			continue
 		}
 		if !strings.HasPrefix(err.Error(), "field value:") {

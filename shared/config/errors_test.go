@@ -61,6 +61,14 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{tele + `:3:6: |column "scale": invalid number "abc"`},
 		},
 		{
+			name: "zero scale",
+			changes: map[string]string{"comsrv/1/telemetry.csv": teleHeader +
+				"1,voltage,1,0,V,0,float\n" +
+				"2,current,0,0,A,0,float\n" +
+				"3,power,1,0,kW,0,float\n"},
+			want: []string{tele + `:3:11: |column "scale": scale must be a non-zero finite number, got 0`},
+		},
+		{
 			name: "bad reverse and empty signal name in one row",
 			changes: map[string]string{"comsrv/1/telemetry.csv": teleHeader +
 				"1,,1,0,V,maybe,float\n2,current,1,0,A,0,float\n3,power,1,0,kW,0,float\n"},

@@ -77,6 +77,14 @@ func readPoint(rr *rowReader, typ point.Type) (p Point, idOK bool) {
 		Description: rr.str("description"),
 		Pos:         rr.t.rowPos(rr.r),
 	}
+	if p.Scale == 0 || math.IsNaN(p.Scale) || math.IsInf(p.Scale, 0) {
+		// A zero scale would turn every reading into the offset and make commands
+		// impossible to convert back to a raw value.
+		rr.fail("scale", "scale must be a non-zero finite number, got %v", p.Scale)
+	}
+	if math.IsNaN(p.Offset) || math.IsInf(p.Offset, 0) {
+		rr.fail("offset", "offset must be a finite number, got %v", p.Offset)
+	}
 	if p.DataType != "" && !strings.EqualFold(p.DataType, "string") {
 		if _, err := modbusmap.ParseDataType(p.DataType); err != nil {
 			rr.fail("data_type", "%v", err)

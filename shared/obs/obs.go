@@ -115,7 +115,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 // Serve listens on addr and serves until ctx is done, then shuts down within a few
 // seconds. The listener is opened before Serve returns its first error, so a busy
-// port is reported at once. ln, when not nil, receives the bound address.
+// port is reported at once. bound, when not nil, receives the bound address.
 func (s *Server) Serve(ctx context.Context, addr string, bound func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

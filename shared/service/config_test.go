@@ -1,8 +1,10 @@
 package service
 
 import (
+	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,13 +26,16 @@ func writeSite(t *testing.T, siteYAML string) string {
 // clearEnv makes the test independent of VOLTAGE_* variables set on the machine;
 // t.Setenv restores them afterwards.
 func clearEnv(t *testing.T) {
-	for _, k := range []string{EnvRedisURL, EnvNATSURL, EnvSiteID, EnvHTTPAddr} {
+	for _, k := range []string{EnvRedisURL, EnvNATSURL, EnvSiteID, EnvHTTPAddr, EnvLeafRemote} {
 		t.Setenv(k, "")
+	}
+	for name := range DefaultAddrs {
+		t.Setenv(EnvListenPrefix+strings.ToUpper(name), "")
 	}
 }
 
 func TestParseFlagsDefaults(t *testing.T) {
-	f, err := ParseFlags("testsvc", nil, nil)
+	f, err := ParseFlags("testsvc", nil, io.Discard, nil)
 	if err != nil {
 		t.Fatalf("ParseFlags(no args): %v", err)
 	}
@@ -43,7 +48,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 func TestParseFlagsValues(t *testing.T) {
 	var extra int
 	f, err := ParseFlags("testsvc",
-		[]string{"--config", "/etc/voltage", "-log-level=debug", "--log-format", "json", "--workers", "4"},
+		[]string{"--config", "/etc/voltage", "-log-level=debug", "--log-format", "json", "--workers", "4"}, io.Discard,
 		func(fs *flag.FlagSet) { fs.IntVar(&extra, "workers", 1, "service-specific flag") })
 	if err != nil {
 		t.Fatalf("ParseFlags: %v", err)
@@ -67,7 +72,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"stray", "--config", "dir"}, "stray"},
 	}
 	for _, c := range cases {
-		_, err := ParseFlags("testsvc", c.args, nil)
+		_, err := ParseFlags("testsvc", c.args, io.Discard, nil)
 		if err == nil {
 			t.Errorf("ParseFlags(%q) succeeded, want an error", c.args)
 			continue
@@ -76,8 +81,14 @@ func TestParseFlagsErrors(t *testing.T) {
 			t.Errorf("ParseFlags(%q) error %q does not mention %q", c.args, err, c.mention)
 		}
 	}
-	if _, err := ParseFlags("testsvc", []string{"-h"}, nil); !errors.Is(err, flag.ErrHelp) {
+
+	// Usage goes to the writer given, not to the process's stderr.
+	var out bytes.Buffer
+	if _, err := ParseFlags("testsvc", []string{"-h"}, &out, nil); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("ParseFlags(-h) error = %v, want flag.ErrHelp", err)
+	}
+	if !strings.Contains(out.String(), "-config") || !strings.Contains(out.String(), "-log-format") {
+		t.Errorf("ParseFlags(-h) wrote %q, want the usage listing -config and -log-format", out.String())
 	}
 }
 
@@ -100,8 +111,17 @@ func TestApplyEnv(t *testing.T) {
 	t.Setenv(EnvRedisURL, "redis://env:6380/1")
 	t.Setenv(EnvNATSURL, "nats://env:4223")
 	t.Setenv(EnvSiteID, "from-env")
+	t.Setenv(EnvLeafRemote, "tls://hub.example:7422")
+	t.Setenv(EnvListenPrefix+"COMSRV", "127.0.0.1:7101")
 	cfg = base()
 	ApplyEnv(cfg)
+	if cfg.Site.NATS.LeafRemote != "tls://hub.example:7422" {
+		t.Errorf("nats leaf remote = %q, want the %s value", cfg.Site.NATS.LeafRemote, EnvLeafRemote)
+	}
+	// base() has no listen map: ApplyEnv must create it rather than panic.
+	if got := cfg.Site.Listen["comsrv"]; got != "127.0.0.1:7101" {
+		t.Errorf("listen.comsrv = %q, want the %sCOMSRV value", got, EnvListenPrefix)
+	}
 	if cfg.Site.Redis.URL != "redis://env:6380/1" {
 		t.Errorf("redis url = %q, want the %s value", cfg.Site.Redis.URL, EnvRedisURL)
 	}
@@ -126,6 +146,17 @@ func TestHTTPAddr(t *testing.T) {
 	if got := HTTPAddr(cfg, "comsrv"); got != "127.0.0.1:7001" {
 		t.Errorf("HTTPAddr(comsrv) = %q, want the site.yaml listen entry 127.0.0.1:7001", got)
 	}
+	// VOLTAGE_LISTEN_{SERVICE} lands in the listen map (via ApplyEnv) and so beats
+	// site.yaml for that service only.
+	t.Setenv(EnvListenPrefix+"COMSRV", "127.0.0.1:7101")
+	ApplyEnv(cfg)
+	if got := HTTPAddr(cfg, "comsrv"); got != "127.0.0.1:7101" {
+		t.Errorf("HTTPAddr(comsrv) with %sCOMSRV set = %q, want 127.0.0.1:7101", EnvListenPrefix, got)
+	}
+	if got := HTTPAddr(cfg, "modsrv"); got != "127.0.0.1:6002" {
+		t.Errorf("HTTPAddr(modsrv) = %q, want the default; only comsrv was overridden", got)
+	}
+	// VOLTAGE_HTTP_ADDR is the process's own address and beats everything.
 	t.Setenv(EnvHTTPAddr, "127.0.0.1:9999")
 	for _, name := range []string{"comsrv", "modsrv"} {
 		if got := HTTPAddr(cfg, name); got != "127.0.0.1:9999" {

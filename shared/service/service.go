@@ -58,10 +58,12 @@ type Flags struct {
 	LogFormat string
 }
 
-// ParseFlags parses the common flags from args (without the program name). extra,
-// when not nil, may register service-specific flags on the same set.
-func ParseFlags(name string, args []string, extra func(*flag.FlagSet)) (Flags, error) {
+// ParseFlags parses the common flags from args (without the program name); usage
+// and flag errors are printed to out. extra, when not nil, may register
+// service-specific flags on the same set.
+func ParseFlags(name string, args []string, out io.Writer, extra func(*flag.FlagSet)) (Flags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
 	var f Flags
 	fs.StringVar(&f.ConfigDir, "config", "./config", "site configuration folder")
 	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn, error (default: site.yaml logging.level, else info)")
@@ -140,7 +142,7 @@ const ExitConfig = 2
 // (refusing to start on any error), builds the logger, and runs run until SIGINT or
 // SIGTERM. It returns the process exit code.
 func Main(name string, args []string, stderr io.Writer, run func(ctx context.Context, env Env) error) int {
-	flags, err := ParseFlags(name, args, nil)
+	flags, err := ParseFlags(name, args, stderr, nil)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -24,7 +24,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 // run is main without the exit, returning the exit code the way service.Main does.
 func run(args []string, stderr io.Writer) int {
-	flags, err := service.ParseFlags(name, args, nil)
+	flags, err := service.ParseFlags(name, args, stderr, nil)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

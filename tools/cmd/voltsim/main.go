@@ -29,7 +29,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var control, override, profiles string
 	var seed uint64
-	flags, err := service.ParseFlags("voltsim", args, func(fs *flag.FlagSet) {
+	flags, err := service.ParseFlags("voltsim", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&control, "control", "127.0.0.1:6090", "HTTP control API address (empty: off)")
 		fs.StringVar(&override, "listen-override", "", "bind every channel on this host (port 0: a free port each) or host:port instead of the channel's own address")
 		fs.StringVar(&profiles, "profiles", "", "profile override file (YAML)")
