@@ -1,5 +1,6 @@
-// Package commands is comsrv's side of the command path (DESIGN §5): it reads a
-// channel's command stream with the consumer group, validates each command against
+// Package commands is comsrv's side of the command path (DESIGN §5): a Dispatcher
+// reads every channel's command stream with the consumer group, and each channel's
+// Worker validates its commands against
 // the point table, executes it through the channel's link queue, and records the
 // outcome — result hash, cmd:result, audit:log and XACK in one transaction — so a
 // command is never lost and never executed twice, even across a crash.
