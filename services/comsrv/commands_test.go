@@ -24,11 +24,11 @@ var commandSite = files{
 	"comsrv/1/telemetry.csv":                 pointHeader + "1,power,1,0,kW,0,float,\n",
 	"comsrv/1/mapping/telemetry_mapping.csv": mappingHeader + "1,1,4,0,float32,ABCD,\n",
 	"comsrv/1/adjustment.csv": "point_id,signal_name,scale,offset,unit,reverse,data_type,min_value,max_value,step\n" +
-		"1,power_setpoint,0.1,0,kW,0,float,-100,100,\n2,mode,1,0,,0,int,0,4,1\n",
-	"comsrv/1/mapping/adjustment_mapping.csv": mappingHeader + "1,1,16,100,int32,CDAB,\n2,1,6,110,uint16,,\n",
+		"1,power_setpoint,0.1,0,kW,0,float,-100,100,\n2,mode,1,0,,0,int,0,4,1\n3,limit,1,0,,0,int,,,\n",
+	"comsrv/1/mapping/adjustment_mapping.csv": mappingHeader + "1,1,16,100,int32,CDAB,\n2,1,6,110,uint16,,\n3,1,16,112,uint16,,\n",
 	"comsrv/1/control.csv": "point_id,signal_name,scale,offset,unit,reverse,data_type,control_type,on_value,off_value,pulse_duration_ms\n" +
-		"1,run,1,0,,0,bool,latching,,,\n2,breaker,1,0,,0,bool,latching,,,\n3,reset,1,0,,0,bool,pulse,,,200\n",
-	"comsrv/1/mapping/control_mapping.csv":    mappingHeader + "1,1,5,0,bool,,\n2,1,3,120,bool,,4\n3,1,1,1,bool,,\n",
+		"1,run,1,0,,0,bool,latching,,,\n2,breaker,1,0,,0,bool,latching,,,\n3,reset,1,0,,0,bool,pulse,,,200\n4,aux,1,0,,0,bool,latching,,,\n",
+	"comsrv/1/mapping/control_mapping.csv":    mappingHeader + "1,1,5,0,bool,,\n2,1,3,120,bool,,4\n3,1,1,1,bool,,\n4,1,15,2,bool,,\n",
 	"comsrv/2/telemetry.csv":                  pointHeader + "1,x,1,0,,0,float,\n",
 	"comsrv/2/mapping/telemetry_mapping.csv":  mappingHeader + "1,1,3,0,uint16,,\n",
 	"comsrv/2/adjustment.csv":                 "point_id,signal_name,scale,offset,unit,reverse,data_type\n1,sp,1,0,,0,float\n",
@@ -79,6 +79,34 @@ func TestCommandsReachTheDevice(t *testing.T) {
 			s.waitField(keyspace.ChannelPoints(1, tc.c.Type), itoa(tc.c.Point), point.FormatValue(tc.want))
 		})
 	}
+
+	t.Run("the write function code the mapping names", func(t *testing.T) {
+		cases := []struct {
+			c      command.Command
+			wantFC uint8
+		}{
+			{command.Command{Channel: 1, Type: point.Control, Point: 1, Value: 1}, 5},     // read code 1 → FC 5
+			{command.Command{Channel: 1, Type: point.Control, Point: 4, Value: 1}, 15},    // row says 15
+			{command.Command{Channel: 1, Type: point.Adjustment, Point: 2, Value: 1}, 6},  // row says 6
+			{command.Command{Channel: 1, Type: point.Adjustment, Point: 3, Value: 9}, 16}, // row says 16 for one register
+			{command.Command{Channel: 1, Type: point.Adjustment, Point: 1, Value: 2}, 16}, // two registers
+		}
+		for _, tc := range cases {
+			s.sim.ResetRequests(1)
+			if r := submit(t, s, tc.c); r.Status != command.OK {
+				t.Fatalf("%s%d: %s %s", tc.c.Type, tc.c.Point, r.Status, r.Error)
+			}
+			var fcs []uint8
+			for _, req := range s.sim.Requests(1) {
+				if req.Function >= 5 {
+					fcs = append(fcs, req.Function)
+				}
+			}
+			if len(fcs) != 1 || fcs[0] != tc.wantFC {
+				t.Errorf("%s%d written with function codes %v, want [%d]", tc.c.Type, tc.c.Point, fcs, tc.wantFC)
+			}
+		}
+	})
 
 	t.Run("pulse writes on then off", func(t *testing.T) {
 		before := len(s.sim.Writes(1))

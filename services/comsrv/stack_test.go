@@ -102,7 +102,12 @@ func startStackWith(t *testing.T, fs files, hooks commands.Hooks) *stack {
 		t.Fatalf("load test site: %v", err)
 	}
 	s.cfg = cfg
-	s.startSim()
+	for _, ch := range cfg.Channels {
+		if ch.Enabled && ch.Protocol != config.ProtocolVirtual { // a device to simulate
+			s.startSim()
+			break
+		}
+	}
 	s.startComsrv(hooks)
 	return s
 }

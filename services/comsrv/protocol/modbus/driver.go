@@ -288,27 +288,34 @@ func rawForCommand(p *config.Point, v float64) float64 {
 	return point.RawFromEngineering(v, p.Scale, p.Offset, p.Reverse)
 }
 
+// writeRaw writes a raw value with the function code the mapping names, or the
+// natural one: 5 for a coil, 6 for one register, 16 for more.
 func (d *Driver) writeRaw(m *config.ModbusMapping, addr uint16, raw float64) error {
 	switch m.FunctionCode {
-	case 1: // coil: FC 5
+	case 1:
+		if m.WriteFunctionCode == 15 {
+			return d.client.WriteCoils(addr, []bool{raw != 0})
+		}
 		return d.client.WriteCoil(addr, raw != 0)
 	case 3:
+		var regs []uint16
 		if m.DataType == modbusmap.Bool && m.Bit >= 0 {
 			// A bit inside a holding register: read, change the bit, write back.
 			cur, err := d.client.ReadRegister(addr, mb.HOLDING_REGISTER)
 			if err != nil {
 				return fmt.Errorf("read register %d before setting bit %d: %w", addr, m.Bit, err)
 			}
-			return d.client.WriteRegister(addr, modbusmap.EncodeBit(cur, m.Bit, raw != 0))
+			regs = []uint16{modbusmap.EncodeBit(cur, m.Bit, raw != 0)}
+		} else {
+			var err error
+			if regs, err = modbusmap.Encode(raw, m.DataType, m.ByteOrder); err != nil {
+				return err
+			}
 		}
-		regs, err := modbusmap.Encode(raw, m.DataType, m.ByteOrder)
-		if err != nil {
-			return err
-		}
-		if len(regs) == 1 { // FC 6
+		if len(regs) == 1 && m.WriteFunctionCode != 16 {
 			return d.client.WriteRegister(addr, regs[0])
 		}
-		return d.client.WriteRegisters(addr, regs) // FC 16
+		return d.client.WriteRegisters(addr, regs)
 	}
 	return protocol.ErrReadOnly
 }
