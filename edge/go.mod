@@ -39,3 +39,5 @@ replace (
 	github.com/voltageems/voltage/services/comsrv => ../services/comsrv
 	github.com/voltageems/voltage/shared => ../shared
 )
+
+replace github.com/voltageems/voltage/tools => ../tools
