@@ -1,11 +1,9 @@
 package hub
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -133,49 +131,15 @@ func Load(dir string) (Config, error) {
 
 // parse decodes and validates src into c, returning every problem found.
 func parse(path string, src []byte, c *Config) []*config.PosError {
-	var file *ast.File
-	err := guard(func() error {
-		var err error
-		if file, err = parser.ParseBytes(src, 0); err != nil {
-			return err
-		}
-		return yaml.NewDecoder(bytes.NewReader(src), yaml.Strict()).Decode(c)
-	})
-	if err != nil && !errors.Is(err, io.EOF) { // io.EOF: no document, only comments
-		return []*config.PosError{yamlError(path, err)}
+	if pe := config.DecodeStrict(path, src, c); pe != nil {
+		return []*config.PosError{pe}
 	}
+	// It decoded, so it parses; the tree positions the validator's errors.
+	file, _ := parser.ParseBytes(src, 0)
 	c.applyDefaults()
 	v := validator{path: path, file: file}
 	v.validate(c)
 	return v.errs
-}
-
-// guard turns a panic of the YAML library into an error: the hub must not crash on
-// a file that trips a library bug.
-func guard(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("the YAML library failed on this file: %v", r)
-		}
-	}()
-	return f()
-}
-
-// yamlError positions an error of the YAML library, the way shared/config does.
-func yamlError(path string, err error) *config.PosError {
-	pe := &config.PosError{Pos: config.Position{File: path}, Msg: err.Error()}
-	var ye yaml.Error
-	if errors.As(err, &ye) {
-		pe.Msg = ye.GetMessage()
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			pe.Pos.Line, pe.Pos.Column = tk.Position.Line, tk.Position.Column
-		}
-	}
-	var unknown *yaml.UnknownFieldError
-	if errors.As(err, &unknown) {
-		pe.Msg = strings.Replace(pe.Msg, "unknown field", "unknown key", 1)
-	}
-	return pe
 }
 
 // validator checks decoded values and reports them at the key that set them.
@@ -216,7 +180,7 @@ func (v *validator) lookup(yamlPath string) ast.Node {
 		return nil
 	}
 	var node ast.Node
-	if guard(func() (err error) { node, err = yp.FilterFile(v.file); return err }) != nil {
+	if config.GuardYAML(func() (err error) { node, err = yp.FilterFile(v.file); return err }) != nil {
 		return nil
 	}
 	return node

@@ -45,7 +45,7 @@ func (c *Channel) DecodeParameters(dst any) error {
 	// A decoder of its own per call: the library's decoder keeps state while it
 	// decodes, and several drivers may start at once.
 	dec := yaml.NewDecoder(bytes.NewReader(d.src), decodeOptions...)
-	if err := guard(func() error { return dec.DecodeFromNode(c.params.node, dst) }); err != nil {
+	if err := GuardYAML(func() error { return dec.DecodeFromNode(c.params.node, dst) }); err != nil {
 		return yamlError(d.path, "parameters", err)
 	}
 	return nil

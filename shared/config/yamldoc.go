@@ -35,7 +35,7 @@ type yamlDoc struct {
 // yields nil.
 func parseYAML(path string, src []byte, l *errList) *yamlDoc {
 	var f *ast.File
-	err := guard(func() (err error) {
+	err := GuardYAML(func() (err error) {
 		f, err = parser.ParseBytes(src, 0)
 		return err
 	})
@@ -205,12 +205,12 @@ var decodeOptions = []yaml.DecodeOption{yaml.DisallowUnknownField(), yaml.AllowD
 // decodeLeaf decodes node into dst (a pointer) with the library, unknown keys
 // rejected. The decoder has read the whole file, so aliases in node resolve.
 func (d *yamlDoc) decodeLeaf(node ast.Node, dst any) error {
-	return guard(func() error { return d.dec.DecodeFromNode(node, dst) })
+	return GuardYAML(func() error { return d.dec.DecodeFromNode(node, dst) })
 }
 
-// guard turns a panic of the YAML library into an error: a service reloading its
-// configuration must not crash on a file that trips a library bug.
-func guard(f func() error) (err error) {
+// GuardYAML runs f, turning a panic of the YAML library into an error: a service
+// reloading its configuration must not crash on a file that trips a library bug.
+func GuardYAML(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the YAML library failed on this file: %v", r)

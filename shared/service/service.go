@@ -4,6 +4,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -155,7 +156,7 @@ func Main(name string, args []string, stderr io.Writer, run func(ctx context.Con
 		fmt.Fprintf(stderr, "%s: invalid configuration in %s:\n%v\n", name, flags.ConfigDir, err)
 		return ExitConfig
 	}
-	level, format := pick(flags.LogLevel, cfg.Site.Logging.Level, "info"), pick(flags.LogFormat, cfg.Site.Logging.Format, "text")
+	level, format := cmp.Or(flags.LogLevel, cfg.Site.Logging.Level, "info"), cmp.Or(flags.LogFormat, cfg.Site.Logging.Format, "text")
 	log, err := obs.NewLogger(stderr, level, format)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -163,25 +164,8 @@ func Main(name string, args []string, stderr io.Writer, run func(ctx context.Con
 	}
 	log = log.With("service", name)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, reload := Signals(context.Background())
 	defer stop()
-	reload := make(chan struct{}, 1)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				select {
-				case reload <- struct{}{}:
-				default: // a reload is already pending
-				}
-			}
-		}
-	}()
 
 	log.Info("starting", "version", Version, "site", cfg.Site.Site.ID, "config", flags.ConfigDir)
 	start := time.Now()
@@ -198,18 +182,39 @@ func Main(name string, args []string, stderr io.Writer, run func(ctx context.Con
 	return 0
 }
 
+// Signals returns a context cancelled by SIGINT or SIGTERM and a channel that
+// receives a value for every SIGHUP (coalesced while one is pending). stop releases
+// the signals; until then SIGHUP no longer kills the process.
+func Signals(parent context.Context) (ctx context.Context, stop func(), reload <-chan struct{}) {
+	ctx, cancel := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	hups := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case hups <- struct{}{}:
+				default: // a reload is already pending
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}, hups
+}
+
 // ConfigError marks an error caused by configuration a service rejected after
 // loading (e.g. a driver's parameters); Main exits with ExitConfig for it.
 type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
-
-func pick(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}

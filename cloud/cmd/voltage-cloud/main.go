@@ -4,14 +4,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/voltageems/voltage/cloud/hub"
 	"github.com/voltageems/voltage/shared/obs"
@@ -38,26 +37,21 @@ func run(args []string, stderr io.Writer) int {
 		return service.ExitConfig
 	}
 	hub.ApplyEnv(&cfg)
-	log, err := obs.NewLogger(stderr, pick(flags.LogLevel, cfg.Logging.Level), pick(flags.LogFormat, cfg.Logging.Format))
+	log, err := obs.NewLogger(stderr, cmp.Or(flags.LogLevel, cfg.Logging.Level), cmp.Or(flags.LogFormat, cfg.Logging.Format))
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return service.ExitConfig
 	}
 	cfg.Log = log.With("service", name)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, reload := service.Signals(context.Background())
 	defer stop()
-	// SIGHUP reloads every other binary; the hub has nothing to reload yet, and the
-	// signal's default action would kill it.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-hup:
+			case <-reload:
 				cfg.Log.Info("SIGHUP ignored: cloud.yaml is read at start; restart the hub to apply changes")
 			}
 		}
@@ -74,13 +68,4 @@ func run(args []string, stderr io.Writer) int {
 	}
 	cfg.Log.Info("stopped")
 	return 0
-}
-
-func pick(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -4,14 +4,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/voltageems/voltage/shared/obs"
 	"github.com/voltageems/voltage/shared/service"
@@ -19,7 +18,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, _ := service.Signals(context.Background()) // SIGHUP: nothing to reload
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -47,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "voltsim: invalid configuration in %s:\n%v\n", flags.ConfigDir, err)
 		return service.ExitConfig
 	}
-	log, err := obs.NewLogger(stderr, pick(flags.LogLevel, cfg.Site.Logging.Level, "info"), pick(flags.LogFormat, cfg.Site.Logging.Format, "text"))
+	log, err := obs.NewLogger(stderr, cmp.Or(flags.LogLevel, cfg.Site.Logging.Level, "info"), cmp.Or(flags.LogFormat, cfg.Site.Logging.Format, "text"))
 	if err != nil {
 		fmt.Fprintf(stderr, "voltsim: %v\n", err)
 		return service.ExitConfig
@@ -78,13 +77,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
-}
-
-func pick(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
