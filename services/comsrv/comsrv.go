@@ -126,6 +126,17 @@ loop:
 	return runErr
 }
 
+// Validate checks what config.Load cannot: every channel's protocol is available
+// and its driver accepts the channel's parameters and mappings. It is what
+// `voltctl config validate` and a reload run before anything changes.
+func Validate(site *config.Config) error {
+	drivers, err := buildDrivers(site, slog.New(slog.DiscardHandler))
+	for _, d := range drivers {
+		_ = d.Close() // built, never connected
+	}
+	return err
+}
+
 // buildDrivers validates every channel by building its driver. Disabled channels
 // are validated too, so enabling one later cannot fail on a typo made today.
 func buildDrivers(site *config.Config, log *slog.Logger) (map[uint32]protocol.Driver, error) {
