@@ -6,7 +6,9 @@ require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/goccy/go-yaml v1.19.2
 	github.com/nats-io/nats.go v1.55.0
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/simonvetter/modbus v1.6.4
+	github.com/voltageems/voltage/services/comsrv v0.0.0
 	github.com/voltageems/voltage/shared v0.0.0
 )
 
@@ -111,7 +113,6 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/puzpuzpuz/xsync/v4 v4.5.0 // indirect
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/sajari/fuzzy v1.0.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
@@ -159,3 +160,5 @@ tool github.com/go-task/task/v3/cmd/task
 // go.work workspace: resolving the packages of shared's own dependencies makes the go
 // command read shared@v0.0.0's go.mod from the module proxy, which does not have it.
 replace github.com/voltageems/voltage/shared => ../shared
+
+replace github.com/voltageems/voltage/services/comsrv => ../services/comsrv

@@ -5,6 +5,7 @@ package keyspace
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/voltageems/voltage/shared/point"
 )
@@ -77,3 +78,12 @@ func ServiceHeartbeat(name, instance string) string { return "svc:" + name + ":"
 
 // ServiceHeartbeatPattern matches every heartbeat hash (for SCAN).
 const ServiceHeartbeatPattern = "svc:*"
+
+// ParseServiceHeartbeat splits a heartbeat key into service name and instance.
+func ParseServiceHeartbeat(key string) (name, instance string, ok bool) {
+	rest, ok := strings.CutPrefix(key, "svc:")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, ":")
+}

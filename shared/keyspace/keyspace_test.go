@@ -28,3 +28,13 @@ func TestKeysMatchDesign(t *testing.T) {
 		}
 	}
 }
+
+func TestParseServiceHeartbeat(t *testing.T) {
+	name, inst, ok := ParseServiceHeartbeat(ServiceHeartbeat("comsrv", "host-1:42"))
+	if !ok || name != "comsrv" || inst != "host-1:42" {
+		t.Fatalf("got %q %q %v", name, inst, ok)
+	}
+	if _, _, ok := ParseServiceHeartbeat(ChannelStatus(1)); ok {
+		t.Fatal("a channel status key parsed as a heartbeat")
+	}
+}

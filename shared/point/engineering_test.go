@@ -116,13 +116,14 @@ func checkInverse(t *testing.T, raw, s, o float64) {
 	const eps = 0x1p-52
 	e := Engineering(raw, s, o, false)
 	back := RawFromEngineering(e, s, o, false)
-	if tol := 8 * eps * (math.Abs(raw) + math.Abs(o/s)); !closeTo(back, raw, tol) {
+	// Engineering rounds to 15 significant digits: up to 5e-15 of |e|, divided by s on the way back.
+	if tol := 8*eps*(math.Abs(raw)+math.Abs(o/s)) + 1e-14*math.Abs(e/s); !closeTo(back, raw, tol) {
 		t.Errorf("raw %v, scale %v, offset %v: engineering %v converts back to %v (off by %g, tolerance %g)",
 			raw, s, o, e, back, back-raw, tol)
 	}
 	r := RawFromEngineering(raw, s, o, false) // raw used as an engineering value here
 	again := Engineering(r, s, o, false)
-	if tol := 8 * eps * (math.Abs(raw) + math.Abs(o)); !closeTo(again, raw, tol) {
+	if tol := 8*eps*(math.Abs(raw)+math.Abs(o)) + 1e-14*math.Abs(raw); !closeTo(again, raw, tol) {
 		t.Errorf("engineering %v, scale %v, offset %v: raw %v converts to %v (off by %g, tolerance %g)",
 			raw, s, o, r, again, again-raw, tol)
 	}
@@ -165,4 +166,22 @@ func closeTo(got, want, tol float64) bool {
 		return true
 	}
 	return math.Abs(got-want) <= tol
+}
+
+func TestEngineeringHasNoFloatNoise(t *testing.T) {
+	cases := []struct {
+		raw, scale, offset float64
+		want               string
+	}{
+		{2296, 0.1, 0, "229.6"},
+		{3, 0.1, 0, "0.3"},
+		{-1234, 0.1, 5, "-118.4"},
+		{123456789, 0.001, 0, "123456.789"},
+		{12345678901234, 0.5, 0, "6172839450617"},
+	}
+	for _, c := range cases {
+		if got := FormatValue(Engineering(c.raw, c.scale, c.offset, false)); got != c.want {
+			t.Errorf("Engineering(%v, %v, %v) = %s, want %s", c.raw, c.scale, c.offset, got, c.want)
+		}
+	}
 }

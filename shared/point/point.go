@@ -5,6 +5,7 @@ package point
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -137,9 +138,11 @@ type Sample struct {
 // exponent, which is how every value is stored in Redis.
 func FormatValue(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-// Engineering converts a raw device value into the engineering value.
+// Engineering converts a raw device value into the engineering value. The result
+// is rounded to 15 significant digits, the precision a float64 carries, so that
+// 2296 × 0.1 is stored as 229.6 and not as 229.60000000000002.
 func Engineering(raw, scale, offset float64, reverse bool) float64 {
-	v := raw*scale + offset
+	v := roundSignificant(raw*scale + offset)
 	if reverse {
 		if v != 0 {
 			return 0
@@ -147,6 +150,17 @@ func Engineering(raw, scale, offset float64, reverse bool) float64 {
 		return 1
 	}
 	return v
+}
+
+func roundSignificant(v float64) float64 {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	r, err := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 15, 64), 64)
+	if err != nil {
+		return v
+	}
+	return r
 }
 
 // RawFromEngineering inverts Engineering for a command: the raw value to send to the

@@ -139,8 +139,11 @@ VoltageEMS dev stack is running (Ctrl-C stops it):
   edge appliance   http://%s/status   nats://%s
   comsrv           http://%s/channels   /healthz /readyz /metrics
   voltsim control  http://%s/channels
-Try: redis-cli -u %s HGETALL comsrv:2:T
-     nats sub -s nats://%s 'ems.>'     (site heartbeats arriving at the hub)
+In another shell:
+  export VOLTAGE_REDIS_URL=%s
+  go run ./tools/cmd/voltctl status
+  go run ./tools/cmd/voltctl point watch 1 T
+  nats sub -s nats://%s 'ems.>'     (site heartbeats arriving at the hub)
 
 `, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, ep.ComsrvHTTP, ep.SimControl, ep.RedisURL, ep.HubNATS)
 	if o.ready != nil {

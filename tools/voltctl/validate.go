@@ -1,0 +1,123 @@
+package voltctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/voltageems/voltage/services/comsrv"
+	"github.com/voltageems/voltage/services/comsrv/protocol"
+	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/service"
+)
+
+var configValidateSpec = &spec{
+	path:    "config validate",
+	summary: "check a site folder completely, as the services would on start",
+	detail: `
+Loads every file of the folder (site.yaml, comsrv/channels.yaml, point tables and
+mappings) and builds every channel's protocol driver, which checks its parameters
+and mappings. Prints "config OK: ..." or every problem as file:line:col: message.
+Exit code 0 when valid, 2 when not.`,
+	setup: func(*flag.FlagSet) func(context.Context, *env, []string) int {
+		return func(_ context.Context, e *env, args []string) int {
+			if len(args) > 0 {
+				return e.usage("unexpected arguments %q (the folder is given with --config)", args)
+			}
+			return validateSite(e.stdout, e.globals.configDir)
+		}
+	},
+}
+
+// validateSite runs the checks of config validate on dir, prints the result to w
+// and returns ExitOK or ExitUsage.
+func validateSite(w io.Writer, dir string) int {
+	cfg, err := service.LoadConfig(dir)
+	if err != nil {
+		var le *config.LoadError
+		if !errors.As(err, &le) {
+			fmt.Fprintln(w, err)
+			fmt.Fprintf(w, "config invalid: %s\n", dir)
+			return ExitUsage
+		}
+		for _, pe := range le.Errors {
+			fmt.Fprintln(w, pe)
+		}
+		fmt.Fprintf(w, "config invalid: %s in %s\n", plural(len(le.Errors), "problem"), dir)
+		return ExitUsage
+	}
+	problems := channelProblems(cfg)
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(w, p)
+		}
+		fmt.Fprintf(w, "config invalid: %s in %s\n", plural(len(problems), "problem"), dir)
+		return ExitUsage
+	}
+	points := 0
+	for _, ch := range cfg.Channels {
+		for _, ps := range ch.Points {
+			points += len(ps)
+		}
+	}
+	fmt.Fprintf(w, "config OK: site %s, %s, %s\n", cfg.Site.Site.ID, plural(len(cfg.Channels), "channel"), plural(points, "point"))
+	return ExitOK
+}
+
+// channelProblems runs comsrv's driver checks channel by channel, so each problem
+// can be placed in channels.yaml: at the driver's own position when it gives one,
+// at the protocol when that is not available in this build, else at the channel.
+func channelProblems(cfg *config.Config) []string {
+	path := filepath.Join(cfg.Dir, "comsrv", "channels.yaml")
+	var y *yamlFile
+	if src, err := os.ReadFile(path); err == nil {
+		y, _ = parseYAMLFile(path, src) // Load parsed it already; nil only if it vanished
+	}
+	if y == nil {
+		y = &yamlFile{path: path}
+	}
+	available := protocol.Names()
+	var out []string
+	for i := range cfg.Channels {
+		ch := &cfg.Channels[i]
+		err := comsrv.Validate(&config.Config{Dir: cfg.Dir, Site: cfg.Site, Channels: cfg.Channels[i : i+1]})
+		if err == nil {
+			continue
+		}
+		for _, e := range splitJoined(err) {
+			var pe *config.PosError
+			if errors.As(e, &pe) && pe.Pos.File != "" {
+				// "channel 1 (pv1): parameters: f:3:7: msg" reads better as "f:3:7: channel 1 (pv1): parameters: msg".
+				out = append(out, pe.Pos.String()+": "+strings.Replace(e.Error(), pe.Error(), pe.Msg, 1))
+				continue
+			}
+			pos := y.keyPos("channels", i, "id")
+			if !slices.Contains(available, ch.Protocol) {
+				pos = y.valuePos("channels", i, "protocol")
+			}
+			out = append(out, pos.String()+": "+e.Error())
+		}
+	}
+	return out
+}
+
+// splitJoined returns the errors of an errors.Join, or err itself.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
