@@ -67,6 +67,7 @@ func BenchmarkAcquisition500Devices(b *testing.B) {
 		cmd.Env = append(os.Environ(), "VOLTAGE_REDIS_URL="+r.URL(), "VOLTAGE_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(testharness.FreePort(b)))
 		rdb := r.Client(b)
 		var batches [2]int64 // voltage:changes entries at the window's start and end
+		var rssMB float64
 		comsrvCPU := measureProcess(b, cmd, func() error {
 			// Measure only once every channel is up and polling.
 			pipe := rdb.Pipeline()
@@ -87,19 +88,23 @@ func BenchmarkAcquisition500Devices(b *testing.B) {
 		}, func(end int) {
 			// The changes log is capped at 1,000,000 entries: far above one window.
 			batches[end] = rdb.XLen(context.Background(), keyspace.Changes).Val()
+			if end == 1 {
+				rssMB = residentMB(b, cmd.Process.Pid)
+			}
 		})
 		perSecond := float64(batches[1]-batches[0]) / benchWindow.Seconds()
 		if perSecond < 0.9*benchDevices {
 			b.Errorf("only %.0f change batches/s reached Redis; every device's values change every second, so want ~%d", perSecond, benchDevices)
 		}
 		b.ReportMetric(perSecond, "batches/s")
+		b.ReportMetric(rssMB, "comsrv_rss_MB")
 		b.ReportMetric(comsrvCPU, "comsrv_%core")
 		b.ReportMetric(baseline, "bare_client_%core")
 		if baseline > 0 {
 			b.ReportMetric(comsrvCPU/baseline, "ratio")
 		}
-		b.Logf("comsrv %.1f %% of one core for %d devices × %d registers at 1 s (budget < 20 %%); bare client %.1f %%",
-			comsrvCPU, benchDevices, benchRegisters, baseline)
+		b.Logf("comsrv %.1f %% of one core and %.0f MB resident for %d devices × %d registers at 1 s (budget < 20 %%); bare client %.1f %%",
+			comsrvCPU, rssMB, benchDevices, benchRegisters, baseline)
 	}
 }
 
@@ -174,6 +179,22 @@ func measureProcess(b *testing.B, cmd *exec.Cmd, ready func() error, window func
 	used := cpuTicks(b, cmd.Process.Pid) - start
 	window(1)
 	return float64(used) / clockTicksPerSecond / time.Since(t0).Seconds() * 100
+}
+
+// residentMB reads VmRSS of a process from /proc/{pid}/status.
+func residentMB(b *testing.B, pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	b.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }
 
 // clockTicksPerSecond is USER_HZ, 100 on every Linux this runs on.

@@ -303,3 +303,39 @@ func TestCommandSurvivesACrashExactlyOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestCommandBurstLargerThanTheQueue sends more commands at once than a channel's
+// queue holds: the ones the full queue turns away wait in Redis and are executed
+// all the same, each once.
+func TestCommandBurstLargerThanTheQueue(t *testing.T) {
+	s := startStack(t, commandSite)
+	s.waitField(keyspace.ChannelStatus(1), "state", "up")
+	// Queue them while comsrv is stopped, so its reader gets a full batch at once.
+	s.stopComsrvNow()
+	ctx := context.Background()
+	const n = 150
+	var ids []string
+	for i := range n {
+		id, err := command.Submit(ctx, s.rdb, command.Command{Channel: 1, Type: point.Adjustment, Point: 2, Value: float64(i % 5)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	s.startComsrv(commands.Hooks{})
+	for _, id := range ids {
+		r, err := command.Wait(ctxTimeout(t), s.rdb, id)
+		if err != nil || r.Status != command.OK {
+			t.Fatalf("command %s: %+v %v", id, r, err)
+		}
+	}
+	writes := 0
+	for _, w := range s.sim.Writes(1) {
+		if w.Type == point.Adjustment && w.PointID == 2 {
+			writes++
+		}
+	}
+	if writes != n {
+		t.Fatalf("device saw %d writes, want %d", writes, n)
+	}
+}

@@ -6,6 +6,7 @@ package comsrv
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -291,13 +292,15 @@ func (s *server) watchRedisResets(ctx context.Context, last string) {
 }
 
 // fingerprint identifies a channel's configuration, to tell which channels a reload
-// changed.
+// changed: a hash of all of it, so a site with many points does not keep a second
+// copy of its configuration in memory.
 func fingerprint(ch *config.Channel) string {
-	b, _ := json.Marshal(struct {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(struct {
 		C *config.Channel
 		P map[string][]config.Point
 	}{ch, pointsByLetter(ch)})
-	return string(b)
+	return string(h.Sum(nil))
 }
 
 func pointsByLetter(ch *config.Channel) map[string][]config.Point {

@@ -24,24 +24,19 @@ type Dispatcher struct {
 	Log   *slog.Logger
 
 	mu      sync.Mutex
-	workers map[uint32]*registration
+	workers map[uint32]*Worker
 	changed chan struct{} // closed and replaced when the set of workers changes
-}
-
-type registration struct {
-	worker *Worker
-	done   chan struct{} // closed when the worker unregisters
 }
 
 // NewDispatcher prepares a dispatcher; nothing is read until Run.
 func NewDispatcher(rdb *redis.Client, name string, log *slog.Logger) *Dispatcher {
-	return &Dispatcher{Redis: rdb, Name: name, Log: log, workers: map[uint32]*registration{}, changed: make(chan struct{})}
+	return &Dispatcher{Redis: rdb, Name: name, Log: log, workers: map[uint32]*Worker{}, changed: make(chan struct{})}
 }
 
 func (d *Dispatcher) register(ch uint32, w *Worker) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.workers[ch] = &registration{worker: w, done: make(chan struct{})}
+	d.workers[ch] = w
 	close(d.changed)
 	d.changed = make(chan struct{})
 }
@@ -49,8 +44,7 @@ func (d *Dispatcher) register(ch uint32, w *Worker) {
 func (d *Dispatcher) unregister(ch uint32, w *Worker) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if r := d.workers[ch]; r != nil && r.worker == w {
-		close(r.done)
+	if d.workers[ch] == w {
 		delete(d.workers, ch)
 		close(d.changed)
 		d.changed = make(chan struct{})
@@ -59,7 +53,7 @@ func (d *Dispatcher) unregister(ch uint32, w *Worker) {
 
 // snapshot returns the streams to read, with the read IDs appended as XREADGROUP
 // wants them, and a channel closed on the next change.
-func (d *Dispatcher) snapshot() ([]string, map[string]*registration, <-chan struct{}) {
+func (d *Dispatcher) snapshot() ([]string, map[string]*Worker, <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ids := make([]uint32, 0, len(d.workers))
@@ -68,7 +62,7 @@ func (d *Dispatcher) snapshot() ([]string, map[string]*registration, <-chan stru
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	streams := make([]string, 0, 2*len(ids))
-	byStream := make(map[string]*registration, len(ids))
+	byStream := make(map[string]*Worker, len(ids))
 	for _, id := range ids {
 		s := keyspace.ChannelCommands(id)
 		streams = append(streams, s)
@@ -125,19 +119,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			continue
 		}
 		for _, s := range res {
-			r := byStream[s.Stream]
-			if r == nil {
+			w := byStream[s.Stream]
+			if w == nil {
 				continue // the channel stopped meanwhile; its entries stay pending
 			}
 			for _, m := range s.Messages {
-				r.worker.deliver(ctx, r.done, m)
+				w.deliver(m)
 			}
 		}
 	}
 	return nil
 }
 
-func (d *Dispatcher) recreateGroups(ctx context.Context, byStream map[string]*registration) {
+func (d *Dispatcher) recreateGroups(ctx context.Context, byStream map[string]*Worker) {
 	for s := range byStream {
 		if err := redisx.EnsureGroup(ctx, d.Redis, s, keyspace.CommandGroup, "0"); err != nil {
 			d.Log.Warn("cannot recreate consumer group", "stream", s, "err", err)

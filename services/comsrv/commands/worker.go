@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,7 +52,8 @@ type Worker struct {
 	Metrics  *Metrics
 	Hooks    Hooks
 
-	queue chan redis.XMessage
+	queue    chan redis.XMessage
+	overflow atomic.Bool // an entry was left in the pending list because the queue was full
 }
 
 // AuditMaxLen caps audit:log (approximate trimming).
@@ -65,8 +67,9 @@ var claimScript = redis.NewScript(claimSource)
 // errCrash stops the consumer at a test hook.
 var errCrash = errors.New("stopped at test hook")
 
-// queueSize bounds the entries read for a channel but not yet handled.
-const queueSize = 256
+// queueSize bounds the entries read for a channel but not yet handled; when it is
+// full the dispatcher waits, and the entries wait in Redis.
+const queueSize = 32
 
 // Run handles the channel's commands until ctx is done or a test hook stops it.
 // It first handles what this consumer read before a crash and never acknowledged,
@@ -108,6 +111,9 @@ func (w *Worker) Run(ctx context.Context, d *Dispatcher) error {
 			return nil
 		case m := <-w.queue:
 			err = w.handle(ctx, stream, m)
+			if err == nil && len(w.queue) == 0 && w.overflow.Swap(false) {
+				err = w.handlePending(ctx, stream) // entries the full queue turned away
+			}
 		case <-claim.C:
 			err = w.claimAbandoned(ctx, stream)
 		}
@@ -121,13 +127,16 @@ func (w *Worker) Run(ctx context.Context, d *Dispatcher) error {
 	}
 }
 
-// deliver hands an entry read by the dispatcher to the worker. It gives up when
-// the worker stops; the entry then stays pending for the next worker of the channel.
-func (w *Worker) deliver(ctx context.Context, done <-chan struct{}, m redis.XMessage) {
+// deliver hands an entry read by the dispatcher to the worker.
+//
+// It never blocks the dispatcher, which serves every channel: when the queue is
+// full the entry stays in the channel's pending list and the worker reads it from
+// there once it has caught up.
+func (w *Worker) deliver(m redis.XMessage) {
 	select {
 	case w.queue <- m:
-	case <-done:
-	case <-ctx.Done():
+	default:
+		w.overflow.Store(true)
 	}
 }
 
@@ -138,6 +147,16 @@ func (w *Worker) catchUp(ctx context.Context, stream string) error {
 	if err := redisx.EnsureGroup(ctx, w.Redis, stream, keyspace.CommandGroup, "0"); err != nil {
 		return err
 	}
+	if err := w.handlePending(ctx, stream); err != nil {
+		return err
+	}
+	return w.claimAbandoned(ctx, stream)
+}
+
+// handlePending handles every entry this consumer has read and not acknowledged.
+// An entry handled twice (also delivered by the dispatcher meanwhile) is harmless:
+// the second time finds its outcome recorded and only acknowledges it.
+func (w *Worker) handlePending(ctx context.Context, stream string) error {
 	for {
 		res, err := w.Redis.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: keyspace.CommandGroup, Consumer: w.Name, Streams: []string{stream, "0"}, Count: 64, Block: -1,
@@ -155,7 +174,7 @@ func (w *Worker) catchUp(ctx context.Context, stream string) error {
 			}
 		}
 		if n == 0 { // each handled entry is acknowledged, so reading from 0 again yields the rest
-			return w.claimAbandoned(ctx, stream)
+			return nil
 		}
 	}
 }
