@@ -3,15 +3,14 @@ package comsrv_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/voltageems/voltage/shared/command"
-	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
 	"github.com/voltageems/voltage/shared/testharness"
@@ -23,30 +22,12 @@ import (
 // reported ok reached the device exactly once, and none reached it twice.
 func TestKilledComsrvNeverLosesOrRepeatsACommand(t *testing.T) {
 	bin := buildComsrv(t)
-	s := &stack{t: t, ports: map[string]int{}}
-	s.redis = testharness.StartRedis(t)
-	s.rdb = s.redis.Client(t)
-	s.dir = writeSite(t, commandSite, s.redis.URL(), s.ports)
-	cfg, err := config.Load(s.dir)
-	if err != nil {
-		t.Fatal(err)
+	s := startSite(t, commandSite)
+	var logs io.Writer
+	if testing.Verbose() {
+		logs = os.Stderr
 	}
-	s.cfg = cfg
-	s.startSim()
-
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--config", s.dir, "--log-level", "warn")
-		cmd.Env = append(os.Environ(), "VOLTAGE_HTTP_ADDR=127.0.0.1:0")
-		cmd.Stderr = os.Stderr
-		if !testing.Verbose() {
-			cmd.Stderr = nil
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	proc := start()
+	proc := s.comsrvProcess(bin, logs)
 	t.Cleanup(func() { _ = proc.Process.Kill(); _ = proc.Wait() })
 	s.waitField(keyspace.ChannelStatus(1), "state", "up")
 
@@ -70,7 +51,7 @@ func TestKilledComsrvNeverLosesOrRepeatsACommand(t *testing.T) {
 		if killAt[i] {
 			_ = proc.Process.Signal(syscall.SIGKILL)
 			_ = proc.Wait()
-			proc = start()
+			proc = s.comsrvProcess(bin, logs)
 		}
 	}
 

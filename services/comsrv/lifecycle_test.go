@@ -1,17 +1,13 @@
 package comsrv_test
 
 import (
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
-	"github.com/voltageems/voltage/shared/testharness"
 )
 
 // TestBinaryReloadsOnSIGHUPAndStopsCleanlyOnSIGTERM runs the comsrv binary as an
@@ -19,31 +15,18 @@ import (
 // within a few seconds and leaves its channels marked down and comm_lost.
 func TestBinaryReloadsOnSIGHUPAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	bin := buildComsrv(t)
-	s := &stack{t: t, ports: map[string]int{}}
-	s.redis = testharness.StartRedis(t)
-	s.rdb = s.redis.Client(t)
 	virtual := func(id string) string {
 		return "  - {id: " + id + ", name: v" + id + ", protocol: virtual, enabled: true, parameters: {poll_interval_ms: 50, generators: [{type: T, point: 1, kind: constant, value: " + id + "}]}}\n"
 	}
-	s.dir = writeSite(t, files{
+	s := startSite(t, files{
 		"comsrv/channels.yaml":   "channels:\n" + virtual("1"),
 		"comsrv/1/telemetry.csv": pointHeader + "1,a,1,0,,0,float,\n",
 		"comsrv/2/telemetry.csv": pointHeader + "1,a,1,0,,0,float,\n",
-	}, s.redis.URL(), s.ports)
-	if _, err := config.Load(s.dir); err != nil {
-		t.Fatal(err)
-	}
-
-	cmd := exec.Command(bin, "--config", s.dir, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "VOLTAGE_HTTP_ADDR=127.0.0.1:0")
+	})
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := s.comsrvProcess(bin, &stderr)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	s.waitField(keyspace.ChannelPoints(1, point.Telemetry), "1", "1")
 
 	writeFile(t, s.dir, "comsrv/channels.yaml", "channels:\n"+virtual("1")+virtual("2"))

@@ -3,9 +3,11 @@ package comsrv_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -93,6 +95,15 @@ func startStack(t *testing.T, fs files) *stack {
 
 func startStackWith(t *testing.T, fs files, hooks commands.Hooks) *stack {
 	t.Helper()
+	s := startSite(t, fs)
+	s.startComsrv(hooks)
+	return s
+}
+
+// startSite starts Redis and, when the site has devices, voltsim — everything but
+// comsrv, for tests that run comsrv themselves (in-process or as the binary).
+func startSite(t *testing.T, fs files) *stack {
+	t.Helper()
 	s := &stack{t: t, ports: map[string]int{}}
 	s.redis = testharness.StartRedis(t)
 	s.rdb = s.redis.Client(t)
@@ -108,8 +119,21 @@ func startStackWith(t *testing.T, fs files, hooks commands.Hooks) *stack {
 			break
 		}
 	}
-	s.startComsrv(hooks)
 	return s
+}
+
+// comsrvProcess starts the comsrv binary on the stack's site, its stderr to w
+// (nil: discarded), and kills it at the end of the test if it is still running.
+func (s *stack) comsrvProcess(bin string, w io.Writer) *exec.Cmd {
+	s.t.Helper()
+	cmd := exec.Command(bin, "--config", s.dir, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "VOLTAGE_HTTP_ADDR=127.0.0.1:0")
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd
 }
 
 func (s *stack) startSim() {
