@@ -151,14 +151,7 @@ func mustWrite(b testing.TB, path, content string) {
 	}
 }
 
-func buildComsrv(b testing.TB) string {
-	bin := filepath.Join(b.TempDir(), "comsrv")
-	out, err := exec.Command("go", "build", "-o", bin, "./cmd/comsrv").CombinedOutput()
-	if err != nil {
-		b.Fatalf("build comsrv: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildComsrv(t testing.TB) string { return testharness.BuildBinary(t, "./cmd/comsrv") }
 
 // measureProcess starts cmd, waits until ready succeeds (then 2 s more to settle),
 // and returns the CPU it used over benchWindow as a percentage of one core. window,

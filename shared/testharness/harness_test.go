@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
+	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,5 +260,28 @@ func TestRedisStartFailureQuotesTheLog(t *testing.T) {
 	})
 	if !strings.Contains(msg, "no-such-directive") {
 		t.Fatalf("start failure %q does not quote the server's log", msg)
+	}
+}
+
+func TestStartLoggedFindsTheLineAndStops(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `echo starting >&2; echo "ready addr=127.0.0.1:99" >&2; exec sleep 30`)
+	p, addr := testharness.StartLogged(t, cmd, regexp.MustCompile(`ready addr=(\S+)`), 5*time.Second)
+	if addr != "127.0.0.1:99" {
+		t.Fatalf("submatch %q", addr)
+	}
+	if err := p.Stop(t, syscall.SIGTERM, 5*time.Second); err == nil {
+		t.Fatal("sleep killed by SIGTERM reported a clean exit")
+	}
+	if !strings.Contains(p.Logs(), "starting") {
+		t.Fatalf("logs %q", p.Logs())
+	}
+}
+
+func TestStartLoggedFailsWhenTheProcessExitsFirst(t *testing.T) {
+	msg := runFailing(t, func(tb testing.TB) {
+		testharness.StartLogged(tb, exec.Command("sh", "-c", "echo boom >&2; exit 3"), regexp.MustCompile("never"), 5*time.Second)
+	})
+	if !strings.Contains(msg, "exited") || !strings.Contains(msg, "boom") {
+		t.Fatalf("failure %q does not say it exited and quote the log", msg)
 	}
 }

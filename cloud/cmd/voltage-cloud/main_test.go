@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/voltageems/voltage/shared/service"
+	"github.com/voltageems/voltage/shared/testharness"
 )
 
 func TestBadConfigExitsWithConfigCode(t *testing.T) {
@@ -39,51 +39,16 @@ func TestBadConfigExitsWithConfigCode(t *testing.T) {
 // TestBinaryRunsAndStopsOnSIGTERM builds voltage-cloud and runs it as an operator
 // would, on free ports: it becomes ready, and SIGTERM stops it with exit code 0.
 func TestBinaryRunsAndStopsOnSIGTERM(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "voltage-cloud")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testharness.BuildBinary(t, ".")
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("nats: {client_addr: 127.0.0.1:0, leaf_addr: 127.0.0.1:0, store_dir: %s}\nhttp: {addr: 127.0.0.1:0}\n", t.TempDir())
 	if err := os.WriteFile(filepath.Join(dir, "cloud.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config", dir, "--log-format", "text")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-
 	// The start line names the bound addresses.
-	running := regexp.MustCompile(`msg="cloud hub running".* http=(\S+)`)
-	addr := make(chan string, 1)
-	var logs bytes.Buffer // read only after scanned is closed
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-			if m := running.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		close(addr)
-	}()
-	var httpAddr string
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatalf("voltage-cloud exited before it was running: %v", cmd.Wait())
-		}
-		httpAddr = a
-	case <-time.After(15 * time.Second):
-		t.Fatal("voltage-cloud did not log that it was running within 15 s")
-	}
+	proc, httpAddr := testharness.StartLogged(t, exec.Command(bin, "--config", dir, "--log-format", "text"),
+		regexp.MustCompile(`msg="cloud hub running".* http=(\S+)`), 15*time.Second)
+
 	resp, err := http.Get("http://" + httpAddr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -94,21 +59,10 @@ func TestBinaryRunsAndStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("GET /readyz = %d %s", resp.StatusCode, body)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := proc.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err := <-waited:
-		<-scanned
-		if err != nil {
-			t.Errorf("voltage-cloud exited with %v; logs:\n%s", err, &logs)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("voltage-cloud did not stop within 5 s of SIGTERM")
+	if err := proc.Stop(t, syscall.SIGTERM, 5*time.Second); err != nil {
+		t.Errorf("voltage-cloud exited with %v; logs:\n%s", err, proc.Logs())
 	}
 }
