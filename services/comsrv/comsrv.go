@@ -88,6 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 		dispatcher: commands.NewDispatcher(rdb, cfg.ConsumerName, log),
 		reloadReq:  make(chan chan error),
 	}
+	srv.HandleProfiles()
 	srv.AddReadyCheck("redis", func(ctx context.Context) error { return redisx.Ping(ctx, rdb) })
 	srv.Handle("GET /channels", http.HandlerFunc(s.listChannels))
 	srv.Handle("POST /reload", http.HandlerFunc(s.reloadHandler))

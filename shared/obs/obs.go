@@ -65,11 +65,15 @@ func NewServer(log *slog.Logger) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	// Profiles, for finding where CPU and memory go on a live box. Internal services
-	// listen on loopback only; the gateway must not expose these (DESIGN §9).
+	return s
+}
+
+// HandleProfiles adds the pprof endpoints under /debug/pprof/, for finding where
+// CPU and memory go on a live box. Only internal services, which listen on
+// loopback, call it; the gateway and the cloud hub must not (DESIGN §9).
+func (s *Server) HandleProfiles() {
 	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	return s
 }
 
 // AddReadyCheck registers a dependency check consulted by /readyz.

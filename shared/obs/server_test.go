@@ -255,3 +255,19 @@ func TestServePortInUse(t *testing.T) {
 		t.Error("Serve reported a bound address although listening failed")
 	}
 }
+
+func TestProfilesOnlyWhenAsked(t *testing.T) {
+	s := NewServer(slog.New(slog.DiscardHandler))
+	get := func() int {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/heap", nil))
+		return rec.Code
+	}
+	if code := get(); code != http.StatusNotFound {
+		t.Fatalf("profiles served without HandleProfiles: %d", code)
+	}
+	s.HandleProfiles()
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("GET /debug/pprof/heap = %d after HandleProfiles", code)
+	}
+}
