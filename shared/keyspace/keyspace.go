@@ -87,3 +87,44 @@ func ParseServiceHeartbeat(key string) (name, instance string, ok bool) {
 	}
 	return strings.Cut(rest, ":")
 }
+
+// ChangeSource says which hash a voltage:changes entry (or a pub/sub message) is about.
+type ChangeSource struct {
+	Instance bool   // inst:{id}:{M|A}; false for comsrv:{ch}:{T|S|C|A}
+	ID       uint32 // channel id or instance id
+	// Family is the hash's last segment: T, S, C or A for a channel, M or A for an instance.
+	Family string
+}
+
+// ParseChangeKey reads the "key" field of a voltage:changes entry: a channel point
+// hash (comsrv:1:T) or an instance hash (inst:5:M). ok is false for anything else.
+func ParseChangeKey(key string) (src ChangeSource, ok bool) {
+	prefix, rest, found := strings.Cut(key, ":")
+	if !found {
+		return ChangeSource{}, false
+	}
+	idText, family, found := strings.Cut(rest, ":")
+	if !found || idText == "" || (idText[0] == '0' && len(idText) > 1) || idText[0] == '+' {
+		return ChangeSource{}, false
+	}
+	id, err := strconv.ParseUint(idText, 10, 32)
+	if err != nil {
+		return ChangeSource{}, false
+	}
+	src.ID = uint32(id)
+	src.Family = family
+	switch prefix {
+	case "comsrv":
+		switch family {
+		case "T", "S", "C", "A":
+			return src, true
+		}
+	case "inst":
+		src.Instance = true
+		switch family {
+		case "M", "A":
+			return src, true
+		}
+	}
+	return ChangeSource{}, false
+}

@@ -38,3 +38,24 @@ func TestParseServiceHeartbeat(t *testing.T) {
 		t.Fatal("a channel status key parsed as a heartbeat")
 	}
 }
+
+func TestParseChangeKey(t *testing.T) {
+	good := map[string]ChangeSource{
+		ChannelPoints(1, point.Telemetry):        {ID: 1, Family: "T"},
+		ChannelPoints(4294967295, point.Control): {ID: 4294967295, Family: "C"},
+		InstanceMeasurements(5):                  {Instance: true, ID: 5, Family: "M"},
+		InstanceActions(7):                       {Instance: true, ID: 7, Family: "A"},
+	}
+	for key, want := range good {
+		got, ok := ParseChangeKey(key)
+		if !ok || got != want {
+			t.Errorf("ParseChangeKey(%q) = %+v, %v; want %+v", key, got, ok, want)
+		}
+	}
+	for _, key := range []string{"", "comsrv", "comsrv:1", "comsrv:1:T:ts", "comsrv:x:T", "comsrv:01:T",
+		"comsrv:+1:T", "comsrv:4294967296:T", "comsrv:1:M", "inst:1:T", "alarm:1:M", "comsrv::T"} {
+		if got, ok := ParseChangeKey(key); ok {
+			t.Errorf("ParseChangeKey(%q) = %+v, want not ok", key, got)
+		}
+	}
+}
