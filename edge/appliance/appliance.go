@@ -2,10 +2,9 @@
 // site in one process, beside an embedded NATS server that runs under the site's own
 // JetStream domain and joins the cloud hub as a leaf node.
 //
-// Today the appliance runs comsrv, the embedded server and the site heartbeat on
-// ems.{site}.up.status. The Redis→NATS bridge with the JetStream UPLINK stream,
-// downlink commands and the other services join it as they are built; each is one
-// more component of Run.
+// It runs the services listed in services.go, the embedded server and the site
+// heartbeat on ems.{site}.up.status. The Redis→NATS bridge with the JetStream
+// UPLINK stream and downlink commands join it as they are built.
 package appliance
 
 import (
@@ -18,7 +17,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/voltageems/voltage/services/comsrv"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/natsx"
 	"github.com/voltageems/voltage/shared/obs"
@@ -53,14 +51,10 @@ type Config struct {
 
 // Endpoints are where a running appliance listens.
 type Endpoints struct {
-	HTTP          net.Addr // the appliance's own endpoints
-	Comsrv        net.Addr // comsrv's HTTP
-	NATSClientURL string   // the embedded NATS server, for the site's clients
+	HTTP          net.Addr            // the appliance's own endpoints
+	Services      map[string]net.Addr // each service's own HTTP, by name
+	NATSClientURL string              // the embedded NATS server, for the site's clients
 }
-
-// services are the services the appliance runs, as named in the heartbeat, in
-// /status and in /readyz.
-var services = []string{"comsrv"}
 
 // Run runs the appliance until ctx is done or one of its parts fails, then stops
 // every part and the embedded NATS server. Invalid configuration comes back as
@@ -104,47 +98,61 @@ func Run(ctx context.Context, cfg Config) error {
 	ep := newEndpoints(ns, nset)
 	defer ep.probe.CloseIdleConnections()
 	srv := obs.NewServer(log)
-	ep.register(srv, services)
+	names := serviceNames()
+	ep.register(srv, names)
 
+	type bound struct {
+		name string
+		addr net.Addr
+	}
 	g := newGroup(ctx)
-	httpBound, comsrvBound := make(chan net.Addr, 1), make(chan net.Addr, 1)
-	g.Go("comsrv", func(ctx context.Context) error {
-		return comsrv.Run(ctx, comsrv.Config{
+	boundc := make(chan bound, len(edgeServices)+1)
+	reloads := make([]chan struct{}, len(edgeServices))
+	for i, svc := range edgeServices {
+		reloads[i] = make(chan struct{}, 1)
+		env := serviceEnv{
 			Site:      cfg.Site,
 			ConfigDir: cfg.ConfigDir,
 			// Not service.HTTPAddr: VOLTAGE_HTTP_ADDR is the appliance's own address.
-			HTTPAddr: cfg.Site.Site.ListenAddr("comsrv", service.DefaultAddrs["comsrv"]),
-			Log:      log.With("component", "comsrv"),
-			// comsrv is the only service that reloads today; once there are more, the
-			// appliance fans each reload out to all of them.
-			Reload: cfg.Reload,
-			Bound:  func(a net.Addr) { comsrvBound <- a },
-		})
-	})
+			HTTPAddr: cfg.Site.Site.ListenAddr(svc.name, service.DefaultAddrs[svc.name]),
+			Log:      log.With("component", svc.name),
+			Reload:   reloads[i],
+			Bound:    func(a net.Addr) { boundc <- bound{svc.name, a} },
+		}
+		g.Go(svc.name, func(ctx context.Context) error { return svc.run(ctx, env) })
+	}
+	if cfg.Reload != nil {
+		g.Go("reload", func(ctx context.Context) error { fanOutReloads(ctx, cfg.Reload, reloads); <-ctx.Done(); return nil })
+	}
 	g.Go("http", func(ctx context.Context) error {
-		return srv.Serve(ctx, cfg.HTTPAddr, func(a net.Addr) { httpBound <- a })
+		return srv.Serve(ctx, cfg.HTTPAddr, func(a net.Addr) { boundc <- bound{"", a} })
 	})
 	g.Go("heartbeat", func(ctx context.Context) error {
-		return publishHeartbeats(ctx, nc, nset.site, services, cfg.HeartbeatInterval, log)
+		return publishHeartbeats(ctx, nc, nset.site, names, cfg.HeartbeatInterval, log)
 	})
 	if nset.leaf != nil {
 		g.Go("hub link", func(ctx context.Context) error { watchLeaf(ctx, ep, nset.leafRemote(), log); return nil })
 	}
 
-	started := Endpoints{NATSClientURL: ns.ClientURL()}
-	for started.HTTP == nil || started.Comsrv == nil {
+	started := Endpoints{NATSClientURL: ns.ClientURL(), Services: map[string]net.Addr{}}
+	for started.HTTP == nil || len(started.Services) < len(edgeServices) {
 		select {
-		case a := <-httpBound:
-			started.HTTP = a
-		case a := <-comsrvBound:
-			started.Comsrv = a
-			ep.setService("comsrv", a)
+		case b := <-boundc:
+			if b.name == "" {
+				started.HTTP = b.addr
+			} else {
+				started.Services[b.name] = b.addr
+				ep.setService(b.name, b.addr)
+			}
 		case <-g.ctx.Done():
 			return g.Wait()
 		}
 	}
-	log.Info("edge appliance running", "site", nset.site, "http", started.HTTP.String(), "comsrv", started.Comsrv.String(),
-		"nats", started.NATSClientURL, "jetstream_domain", nset.site, "store", nset.storeDir, "hub", nset.leafRemote())
+	attrs := []any{"site", nset.site, "http", started.HTTP.String()}
+	for _, name := range names {
+		attrs = append(attrs, name, started.Services[name].String())
+	}
+	log.Info("edge appliance running", append(attrs, "nats", started.NATSClientURL, "jetstream_domain", nset.site, "store", nset.storeDir, "hub", nset.leafRemote())...)
 	if cfg.Started != nil {
 		cfg.Started(started)
 	}

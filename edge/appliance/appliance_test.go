@@ -80,7 +80,7 @@ func TestApplianceJoinsHub(t *testing.T) {
 	if !st.NATS.LeafConnected || st.NATS.LeafRemote != leafURL || st.NATS.ClientURL != a.NATSClientURL || st.NATS.JetStreamDomain != siteID {
 		t.Errorf("status nats = %+v", st.NATS)
 	}
-	if st.Site != siteID || st.Services["comsrv"].HTTP != a.Comsrv.String() {
+	if st.Site != siteID || st.Services["comsrv"].HTTP != a.Services["comsrv"].String() {
 		t.Errorf("status = %+v", st)
 	}
 	if code, body := a.get("/readyz"); code != http.StatusOK {
@@ -89,7 +89,7 @@ func TestApplianceJoinsHub(t *testing.T) {
 	if code, body := a.get("/metrics"); !strings.Contains(string(body), "voltage_edge_leaf_connected 1") {
 		t.Errorf("GET /metrics = %d, want voltage_edge_leaf_connected 1", code)
 	}
-	if code, _ := httpGet(t, "http://"+a.Comsrv.String()+"/channels"); code != http.StatusOK {
+	if code, _ := httpGet(t, "http://"+a.Services["comsrv"].String()+"/channels"); code != http.StatusOK {
 		t.Errorf("comsrv GET /channels = %d", code)
 	}
 
@@ -127,7 +127,7 @@ func TestApplianceJoinsHub(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("stopping took %v, want < 5 s", took)
 	}
-	for name, addr := range map[string]string{"http": a.HTTP.String(), "comsrv": a.Comsrv.String(), "nats": hostOf(t, a.NATSClientURL)} {
+	for name, addr := range map[string]string{"http": a.HTTP.String(), "comsrv": a.Services["comsrv"].String(), "nats": hostOf(t, a.NATSClientURL)} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("%s listener %s still open after Run returned: %v", name, addr, err)

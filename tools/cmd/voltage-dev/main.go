@@ -6,22 +6,27 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/service"
 )
 
 func main() {
@@ -51,7 +56,9 @@ type options struct {
 
 // endpoints is where the running stack listens.
 type endpoints struct {
-	RedisURL, HubHTTP, HubNATS, HubLeaf, EdgeHTTP, EdgeNATS, ComsrvHTTP, SimControl string
+	RedisURL, HubHTTP, HubNATS, HubLeaf, EdgeHTTP, EdgeNATS, SimControl string
+	// Services are the edge services' own HTTP addresses, by name.
+	Services map[string]string
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
@@ -117,19 +124,32 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 
 	// The edge site: every edge service in one process, a leaf node of the hub.
-	ep.EdgeHTTP, ep.ComsrvHTTP, ep.EdgeNATS = port("127.0.0.1:6000"), port("127.0.0.1:6001"), port("127.0.0.1:4223")
+	ep.EdgeHTTP, ep.EdgeNATS = port(service.DefaultAddrs["edge"]), port("127.0.0.1:4223")
 	edgeDir := filepath.Join(state, "edge")
 	if err := os.MkdirAll(edgeDir, 0o755); err != nil {
 		return err
 	}
-	if err := st.start(ctx, "edge", filepath.Join(binDir, "voltage-edge"), edgeDir, []string{
+	env := []string{
 		"VOLTAGE_REDIS_URL=" + ep.RedisURL,
 		"VOLTAGE_HTTP_ADDR=" + ep.EdgeHTTP,
-		"VOLTAGE_LISTEN_COMSRV=" + ep.ComsrvHTTP,
 		"VOLTAGE_NATS_URL=nats://" + ep.EdgeNATS,
 		"VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://" + ep.HubLeaf,
-	}, "--config", siteDir); err != nil {
+	}
+	// Every service gets its DESIGN §9 port where it is free; the appliance runs those it has.
+	for name, def := range service.DefaultAddrs {
+		if name != "edge" {
+			env = append(env, service.EnvListenPrefix+strings.ToUpper(name)+"="+port(loopback(def)))
+		}
+	}
+	if err := st.start(ctx, "edge", filepath.Join(binDir, "voltage-edge"), edgeDir, env, "--config", siteDir); err != nil {
 		return err
+	}
+	if ep.Services, err = edgeServices(ctx, ep.EdgeHTTP, 60*time.Second); err != nil {
+		return err
+	}
+	var services strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(ep.Services)) {
+		fmt.Fprintf(&services, "  %-16s http://%s   /healthz /readyz /metrics\n", name, ep.Services[name])
 	}
 
 	fmt.Fprintf(os.Stderr, `
@@ -137,15 +157,14 @@ VoltageEMS dev stack is running (Ctrl-C stops it):
   redis            %s
   cloud hub        http://%s/status   nats://%s (clients)  nats-leaf://%s (sites)
   edge appliance   http://%s/status   nats://%s
-  comsrv           http://%s/channels   /healthz /readyz /metrics
-  voltsim control  http://%s/channels
+%s  voltsim control  http://%s/channels
 In another shell:
   export VOLTAGE_REDIS_URL=%s
   go run ./tools/cmd/voltctl status
   go run ./tools/cmd/voltctl point watch 1 T
   nats sub -s nats://%s 'ems.>'     (site heartbeats arriving at the hub)
 
-`, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, ep.ComsrvHTTP, ep.SimControl, ep.RedisURL, ep.HubNATS)
+`, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, services.String(), ep.SimControl, ep.RedisURL, ep.HubNATS)
 	if o.ready != nil {
 		o.ready(ep)
 	}
@@ -221,6 +240,47 @@ func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
 		case <-ctx.Done():
 			return errStopped
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// loopback turns a listen-on-every-interface address (":6005") into a loopback one:
+// the dev stack keeps everything on this machine.
+func loopback(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "127.0.0.1" + addr
+	}
+	return addr
+}
+
+// edgeServices asks the running edge appliance where its services listen, waiting
+// until it answers.
+func edgeServices(ctx context.Context, edgeHTTP string, timeout time.Duration) (map[string]string, error) {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		var st struct {
+			Services map[string]struct{ HTTP string } `json:"services"`
+		}
+		resp, err := client.Get("http://" + edgeHTTP + "/status")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		if err == nil && len(st.Services) > 0 {
+			out := map[string]string{}
+			for name, s := range st.Services {
+				out[name] = s.HTTP
+			}
+			return out, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("edge appliance http://%s/status did not answer within %s: %v", edgeHTTP, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errStopped
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
