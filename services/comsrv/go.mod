@@ -6,8 +6,13 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/simonvetter/modbus v1.6.4
+	github.com/thinkgos/go-iecp5 v1.2.1
 	github.com/voltageems/voltage/shared v0.0.0
 	github.com/voltageems/voltage/tools v0.0.0
+	github.com/warthog618/go-gpiocdev v0.9.1
+	github.com/wendy512/go-iecp5 v1.2.5
+	go.einride.tech/can v0.17.0
+	golang.org/x/sys v0.49.0
 )
 
 require (
@@ -30,7 +35,8 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

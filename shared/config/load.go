@@ -84,6 +84,10 @@ func loadPointTables(chDir string, ch *Channel, l *errList) {
 			}
 			joinModbus(&pt, &mt, l)
 		}
+		if ch.Protocol == ProtocolIEC104 {
+			loadIEC104Mapping(chDir, typ, &pt, l)
+		}
+		loadProtocolMapping(ch, chDir, typ, &pt, l) // can and gpio (canmapping.go)
 		if len(pt.points) > 0 {
 			ch.Points[typ] = pt.points
 		}

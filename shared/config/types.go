@@ -107,6 +107,9 @@ type Point struct {
 	PulseDurationMS int
 
 	Modbus *ModbusMapping // set for Modbus channels; every point of a Modbus channel has one
+	IEC104 *IEC104Mapping // set for iec104 channels; every point of an iec104 channel has one
+	CAN    *CANMapping    // set for can channels with a mapping row (else the DBC names the signal)
+	GPIO   *GPIOMapping   // set for gpio channels
 
 	Pos Position // the point table row
 }

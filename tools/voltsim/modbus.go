@@ -2,6 +2,7 @@ package voltsim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -14,12 +15,16 @@ import (
 func init() { registerProtocol(config.ProtocolModbusTCP, newModbusTCP) }
 
 // modbusDevice is a simulated Modbus TCP device (or a gateway with several slaves
-// behind one address): the register image behind its own server.
+// behind one address, or a serial bus with several slaves): the register image
+// behind its own server.
 type modbusDevice struct {
 	img     *modbusImage
 	srv     *modbusserver.Server
 	env     endpointEnv
 	channel uint32
+	// serial is set for a modbus_rtu channel: the pseudo-terminal the server
+	// serves on and the link at the channel's device path.
+	serial *serialPort
 
 	// writeMu serialises "apply a write, then tell the Sim" so that two clients
 	// writing the same point reach the Sim in the order they reached the image.
@@ -45,14 +50,7 @@ func newModbusTCP(ch *config.Channel, env endpointEnv) (endpoint, error) {
 		addr = net.JoinHostPort(params.Host, strconv.Itoa(params.Port))
 	}
 	d := &modbusDevice{img: img, env: env, channel: ch.ID}
-	srv, err := modbusserver.Listen(addr, d, modbusserver.Options{
-		Logger: env.Logger,
-		OnRequest: func(r modbusserver.Request) {
-			if env.OnRequest != nil {
-				env.OnRequest(RequestLog{Slave: r.Unit, Function: r.Function, Address: r.Address, Count: r.Quantity})
-			}
-		},
-	})
+	srv, err := modbusserver.Listen(addr, d, d.serverOptions())
 	if err != nil {
 		return nil, fmt.Errorf("%w (the simulator serves on the channel's host:port; use a listen override to bind elsewhere)", err)
 	}
@@ -60,9 +58,39 @@ func newModbusTCP(ch *config.Channel, env endpointEnv) (endpoint, error) {
 	return d, nil
 }
 
-func (d *modbusDevice) Addr() string                    { return d.srv.Addr().String() }
-func (d *modbusDevice) Serve(ctx context.Context) error { return d.srv.Serve(ctx) }
-func (d *modbusDevice) Close() error                    { return d.srv.Close() }
+func (d *modbusDevice) serverOptions() modbusserver.Options {
+	return modbusserver.Options{
+		Logger: d.env.Logger,
+		OnRequest: func(r modbusserver.Request) {
+			if d.env.OnRequest != nil {
+				d.env.OnRequest(RequestLog{Slave: r.Unit, Function: r.Function, Address: r.Address, Count: r.Quantity})
+			}
+		},
+	}
+}
+
+func (d *modbusDevice) Addr() string {
+	if d.serial != nil {
+		return d.serial.path
+	}
+	return d.srv.Addr().String()
+}
+
+func (d *modbusDevice) Serve(ctx context.Context) error {
+	if d.serial != nil {
+		defer d.serial.close()
+		return d.srv.ServeStream(ctx, d.serial.pty.Master)
+	}
+	return d.srv.Serve(ctx)
+}
+
+func (d *modbusDevice) Close() error {
+	if d.serial != nil {
+		return errors.Join(d.srv.Close(), d.serial.close())
+	}
+	return d.srv.Close()
+}
+
 func (d *modbusDevice) Set(k pointKey, v float64) error { return d.img.set(k, v) }
 
 func (d *modbusDevice) SetFault(f Fault) error {

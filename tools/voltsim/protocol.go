@@ -81,6 +81,7 @@ const (
 	FaultException FaultMode = "exception" // answer every request with ExceptionCode
 	FaultDrop      FaultMode = "drop"      // close connections (and refuse new ones)
 	FaultDelay     FaultMode = "delay"     // answer after Delay
+	FaultCRC       FaultMode = "crc"       // Modbus RTU: answer with a corrupted CRC
 )
 
 // Fault is a misbehaviour injected into a channel. Slave nil applies it to the

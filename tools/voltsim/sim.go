@@ -7,7 +7,7 @@
 // and are recorded, and faults injected on demand through the library API or a small
 // HTTP control API.
 //
-// Protocols are plugins (protocol.go); Modbus TCP is the first.
+// Protocols are plugins (protocol.go): Modbus TCP and RTU, IEC 104, CAN, GPIO.
 package voltsim
 
 import (
@@ -15,9 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,7 +152,7 @@ func New(cfg *config.Config, opts Options) (*Sim, error) {
 		s.order = append(s.order, sc)
 	}
 	if len(s.order) == 0 {
-		return nil, errors.New("voltsim: no enabled channel with a protocol the simulator speaks (modbus_tcp)")
+		return nil, fmt.Errorf("voltsim: no enabled channel with a protocol the simulator speaks (%s)", strings.Join(slices.Sorted(maps.Keys(protocols)), ", "))
 	}
 	if opts.ControlAddr != "" {
 		if s.control, err = listenControl(opts.ControlAddr, s, log); err != nil {

@@ -66,6 +66,7 @@ type Runner struct {
 	// link statistics, owned by the Run goroutine
 	started        int64 // Unix ms this runner was created (a reload that restarts the channel changes it)
 	polls, errs    int64
+	requestErrs    int64 // part of errs: requests that failed on a working link
 	lastOK         int64
 	lastErr        string
 	rtt            time.Duration
@@ -240,6 +241,7 @@ func (r *Runner) poll(ctx context.Context) error {
 	r.polls++
 	r.metrics.polls.WithLabelValues(r.label()).Inc()
 	r.metrics.pollSeconds.WithLabelValues(r.label()).Observe(r.rtt.Seconds())
+	r.countRequestErrors()
 	if err != nil {
 		return err
 	}
@@ -258,10 +260,25 @@ func (r *Runner) execute(w *writeRequest) {
 		return
 	}
 	err := r.drv.Write(w.ctx, w.point, w.value)
+	r.countRequestErrors()
 	if err != nil {
 		err = fmt.Errorf("write %s point %d: %w", w.point.Type.Name(), w.point.ID, err)
 	}
 	w.done <- err
+}
+
+// countRequestErrors adds the requests a driver saw fail without losing its link
+// (a timeout or CRC error on a serial bus) to the channel's error count.
+func (r *Runner) countRequestErrors() {
+	rc, ok := r.drv.(interface{ RequestErrors() int64 })
+	if !ok {
+		return
+	}
+	if n := rc.RequestErrors(); n > 0 {
+		r.errs += n
+		r.requestErrs += n
+		r.metrics.requestErrors.WithLabelValues(r.label()).Add(float64(n))
+	}
 }
 
 func (r *Runner) failQueued(err error) {
@@ -329,7 +346,7 @@ func (r *Runner) writeStatus(ctx context.Context, err error) {
 	}
 	fields := []any{
 		"state", r.State(), "last_ok", r.lastOK, "last_error", r.lastErr,
-		"polls", r.polls, "errors", r.errs, "rtt_us", r.rtt.Microseconds(),
+		"polls", r.polls, "errors", r.errs, "request_errors", r.requestErrs, "rtt_us", r.rtt.Microseconds(),
 		"name", r.ch.Name, "protocol", r.ch.Protocol, "started", r.started, "updated", time.Now().UnixMilli(),
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)

@@ -15,6 +15,7 @@ const (
 	FaultException FaultMode = "exception" // answer with Fault.Exception
 	FaultDrop      FaultMode = "drop"      // close the connection
 	FaultDelay     FaultMode = "delay"     // answer after Fault.Delay
+	FaultCRC       FaultMode = "crc"       // RTU only: answer with a corrupted CRC (TCP answers normally)
 )
 
 // Fault is a misbehaviour injected on purpose. With Unit nil it applies to the whole
@@ -30,7 +31,7 @@ type Fault struct {
 // Validate reports what is wrong with f.
 func (f Fault) Validate() error {
 	switch f.Mode {
-	case FaultNone, FaultTimeout, FaultDrop:
+	case FaultNone, FaultTimeout, FaultDrop, FaultCRC:
 	case FaultException:
 		if f.Exception > 0x7F {
 			return fmt.Errorf("fault: exception code %d above 127", f.Exception)
@@ -40,7 +41,7 @@ func (f Fault) Validate() error {
 			return fmt.Errorf("fault: delay mode needs a positive delay")
 		}
 	default:
-		return fmt.Errorf("fault: unknown mode %q (want none, timeout, exception, drop or delay)", f.Mode)
+		return fmt.Errorf("fault: unknown mode %q (want none, timeout, exception, drop, delay or crc)", f.Mode)
 	}
 	return nil
 }

@@ -68,12 +68,18 @@ type Server struct {
 	onRequest func(Request)
 	done      chan struct{} // closed by Close: wakes delayed answers
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	faults faults
-	closed bool
-	wg     sync.WaitGroup // one per connection goroutine
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	streams []io.ReadWriteCloser // ServeStream's
+	faults  faults
+	closed  bool
+	wg      sync.WaitGroup // one per connection goroutine
+
+	rtu bool // RTU framing (rtu.go) instead of MBAP
+	bus bus  // RTU bus discipline and counters
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // Listen binds addr ("host:port"; port 0 picks a free one). Serve must follow, or
 // Close to release the port.
@@ -93,8 +99,13 @@ func Listen(addr string, h Handler, opts Options) (*Server, error) {
 	}, nil
 }
 
-// Addr is the address actually bound.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr is the address actually bound (nil for a stream server).
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
 
 // Serve accepts connections until ctx is done or Close is called, then closes the
 // listener and every connection and returns once all connection goroutines have
@@ -146,6 +157,12 @@ func (s *Server) Close() error {
 	close(s.done)
 	for c := range s.conns {
 		_ = c.Close()
+	}
+	for _, rw := range s.streams {
+		_ = rw.Close()
+	}
+	if s.ln == nil {
+		return nil
 	}
 	if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("close modbus listener %s: %w", s.Addr(), err)
@@ -224,6 +241,12 @@ func (s *Server) faultFor(unit uint8) Fault {
 func (s *Server) serveConn(c net.Conn) {
 	defer s.untrack(c)
 	log := s.log.With("remote", c.RemoteAddr().String())
+	if s.rtu {
+		if err := s.serveRTU(c, log); err != nil && !errors.Is(err, io.EOF) && !s.isClosed() {
+			log.Debug("modbus RTU connection closed", "err", err)
+		}
+		return
+	}
 	hdr := make([]byte, HeaderLen)
 	pdu := make([]byte, MaxPDULen)
 	var out []byte

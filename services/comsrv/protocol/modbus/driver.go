@@ -1,7 +1,10 @@
-// Package modbus is comsrv's Modbus TCP driver: it plans block reads over a
+// Package modbus is comsrv's Modbus driver for modbus_tcp, modbus_rtu (a serial
+// line) and modbus_rtu_over_tcp (a serial server): it plans block reads over a
 // channel's mapped points, decodes every data type and byte order of DESIGN §3,
 // backs off slaves that stop answering without stalling the others on the link,
-// and executes writes with function codes 5, 6, 15 and 16.
+// and executes writes with function codes 5, 6, 15 and 16. Whatever carries the
+// frames, one channel is one link and the runner's single goroutine sends one
+// request at a time, so several slaves on one RS-485 bus never talk at once.
 package modbus
 
 import (
@@ -11,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	mb "github.com/simonvetter/modbus"
@@ -23,18 +27,25 @@ import (
 
 func init() {
 	protocol.Register(config.ProtocolModbusTCP, NewTCP)
+	protocol.Register(config.ProtocolModbusRTU, NewRTU)
+	protocol.Register(config.ProtocolModbusRTUOverTCP, NewRTUOverTCP)
 }
 
-// Driver is a Modbus TCP channel.
+// Driver is a Modbus channel.
 type Driver struct {
 	ch       *config.Channel
-	params   config.ModbusTCPParams
+	acq      config.Acquisition
+	params   config.ModbusLinkParams
+	link     link
 	log      *slog.Logger
 	requests []Request
 	points   map[PointKey]*config.Point
 	slaves   map[uint8]*slaveState
 
 	client *mb.ModbusClient
+	// requestErrors counts requests that failed while the link stayed up
+	// (timeouts, CRC errors, exceptions) since the runner last took them.
+	requestErrors atomic.Int64
 }
 
 // slaveState is the backoff of one slave (unit id) on the link.
@@ -56,7 +67,12 @@ func NewTCP(ch *config.Channel, log *slog.Logger) (protocol.Driver, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("parameters: %w", err)
 	}
-	d := &Driver{ch: ch, params: p, log: log, points: map[PointKey]*config.Point{}, slaves: map[uint8]*slaveState{}}
+	addr := net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
+	return newDriver(ch, log, p.Acquisition, p.Link(), link{url: "tcp://" + addr, target: addr})
+}
+
+func newDriver(ch *config.Channel, log *slog.Logger, acq config.Acquisition, p config.ModbusLinkParams, l link) (*Driver, error) {
+	d := &Driver{ch: ch, acq: acq, params: p, link: l, log: log, points: map[PointKey]*config.Point{}, slaves: map[uint8]*slaveState{}}
 	var plan []PlanPoint
 	for _, t := range point.Types {
 		for i := range ch.Points[t] {
@@ -95,21 +111,32 @@ func NewTCP(ch *config.Channel, log *slog.Logger) (protocol.Driver, error) {
 func (d *Driver) Requests() []Request { return d.requests }
 
 // Acquisition implements protocol.Driver.
-func (d *Driver) Acquisition() config.Acquisition { return d.params.Acquisition }
+func (d *Driver) Acquisition() config.Acquisition { return d.acq }
+
+// RequestErrors returns how many requests failed since the last call (timeouts,
+// CRC errors, exceptions) without the link going down. The runner adds them to the
+// channel's error count.
+func (d *Driver) RequestErrors() int64 { return d.requestErrors.Swap(0) }
 
 // Connect implements protocol.Driver.
 func (d *Driver) Connect(ctx context.Context, _ protocol.Sink) error {
-	addr := net.JoinHostPort(d.params.Host, strconv.Itoa(d.params.Port))
+	if d.link.prepare != nil {
+		if err := d.link.prepare(); err != nil {
+			return err
+		}
+	}
 	client, err := mb.NewClient(&mb.ClientConfiguration{
-		URL:     "tcp://" + addr,
+		URL:     d.link.url,
 		Timeout: d.params.Timeout(),
-		Logger:  slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+		Speed:   d.link.serial.Speed, DataBits: d.link.serial.DataBits,
+		Parity: d.link.serial.Parity, StopBits: d.link.serial.StopBits,
+		Logger: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	})
 	if err != nil {
-		return fmt.Errorf("modbus client for %s: %w", addr, err)
+		return fmt.Errorf("modbus client for %s: %w", d.link.target, err)
 	}
 	if err := client.Open(); err != nil {
-		return fmt.Errorf("connect to %s: %w", addr, err)
+		return fmt.Errorf("connect to %s: %w", d.link.target, err)
 	}
 	d.client = client
 	return nil
@@ -148,6 +175,9 @@ func (d *Driver) Poll(ctx context.Context, sink protocol.Sink) error {
 			}
 		}
 		attempted++
+		if err := d.link.beforeRequest(ctx); err != nil {
+			return err
+		}
 		regs, bits, err := d.read(r)
 		switch {
 		case err == nil:
@@ -157,6 +187,7 @@ func (d *Driver) Poll(ctx context.Context, sink protocol.Sink) error {
 		case isLinkError(err):
 			return fmt.Errorf("slave %d fc %d address %d: %w", r.Slave, r.Function, r.Address, err)
 		default:
+			d.requestErrors.Add(1)
 			lastErr = fmt.Errorf("slave %d fc %d address %d count %d: %w", r.Slave, r.Function, r.Address, r.Count, err)
 			d.backOff(r.Slave, lastErr)
 			d.failPoints(sink, r, point.CommLost, lastErr)
@@ -172,7 +203,7 @@ func (d *Driver) backOff(slave uint8, err error) {
 	st := d.slaves[slave]
 	st.failures++
 	st.lastError = err
-	wait := d.params.PollInterval()
+	wait := d.acq.PollInterval()
 	if d.params.SlaveBackoffMS > 0 {
 		wait = time.Duration(d.params.SlaveBackoffMS) * time.Millisecond
 	}
@@ -261,16 +292,38 @@ func (d *Driver) Write(ctx context.Context, p *config.Point, v float64) error {
 	}
 	addr := uint16(int(m.Register) - d.params.AddressBase)
 	raw := rawForCommand(p, v)
-	if err := d.writeRaw(m, addr, raw); err != nil {
+	if err := d.write(ctx, m, addr, raw); err != nil {
 		return err
 	}
 	if p.ControlType == "pulse" && p.PulseDurationMS > 0 && v != 0 {
 		if err := pause(ctx, time.Duration(p.PulseDurationMS)*time.Millisecond); err != nil {
 			return fmt.Errorf("pulse interrupted before the off write: %w", err)
 		}
-		return d.writeRaw(m, addr, rawForCommand(p, 0))
+		return d.write(ctx, m, addr, rawForCommand(p, 0))
 	}
 	return nil
+}
+
+// write sends one write with the link's timing. A broadcast (slave 0) gets no
+// answer: the timeout the client reports is its normal outcome, and the bus is
+// left quiet for the turnaround delay so every slave can act on it.
+func (d *Driver) write(ctx context.Context, m *config.ModbusMapping, addr uint16, raw float64) error {
+	if err := d.link.beforeRequest(ctx); err != nil {
+		return err
+	}
+	err := d.writeRaw(m, addr, raw)
+	if m.SlaveID == 0 && d.link.rtu {
+		if errors.Is(err, mb.ErrRequestTimedOut) {
+			err = nil
+		}
+		if perr := pause(ctx, d.link.turnaround); perr != nil {
+			return perr
+		}
+	}
+	if err != nil && !isLinkError(err) {
+		d.requestErrors.Add(1)
+	}
+	return err
 }
 
 // rawForCommand converts a command's engineering value to the raw device value,
