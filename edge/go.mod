@@ -8,6 +8,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/voltageems/voltage/services/comsrv v0.0.0
+	github.com/voltageems/voltage/services/modsrv v0.0.0
 	github.com/voltageems/voltage/shared v0.0.0
 )
 
@@ -15,6 +16,7 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/goburrow/serial v0.1.0 // indirect
 	github.com/goccy/go-yaml v1.19.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
@@ -28,8 +30,13 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/simonvetter/modbus v1.6.4 // indirect
+	github.com/warthog618/go-gpiocdev v0.9.1 // indirect
+	github.com/wendy512/go-iecp5 v1.2.5 // indirect
+	go.einride.tech/can v0.17.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
@@ -37,6 +44,7 @@ require (
 
 replace (
 	github.com/voltageems/voltage/services/comsrv => ../services/comsrv
+	github.com/voltageems/voltage/services/modsrv => ../services/modsrv
 	github.com/voltageems/voltage/shared => ../shared
 )
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func waitHeartbeat(t *testing.T, sub *nats.Subscription, since time.Time) {
 	if err := json.Unmarshal(msg.Data, &hb); err != nil {
 		t.Fatalf("heartbeat %s: %v", msg.Data, err)
 	}
-	if hb.Site != siteID || hb.Version != service.Version || len(hb.Services) != 1 || hb.Services[0] != "comsrv" {
+	if hb.Site != siteID || hb.Version != service.Version || !slices.Equal(hb.Services, []string{"comsrv", "modsrv"}) {
 		t.Errorf("heartbeat = %+v", hb)
 	}
 	if ts := time.UnixMilli(hb.TS); ts.Before(since.Add(-time.Second)) || ts.After(time.Now().Add(time.Second)) {
@@ -80,8 +81,13 @@ func TestApplianceJoinsHub(t *testing.T) {
 	if !st.NATS.LeafConnected || st.NATS.LeafRemote != leafURL || st.NATS.ClientURL != a.NATSClientURL || st.NATS.JetStreamDomain != siteID {
 		t.Errorf("status nats = %+v", st.NATS)
 	}
-	if st.Site != siteID || st.Services["comsrv"].HTTP != a.Services["comsrv"].String() {
+	if st.Site != siteID || len(st.Services) != 2 {
 		t.Errorf("status = %+v", st)
+	}
+	for _, name := range []string{"comsrv", "modsrv"} {
+		if got := st.Services[name].HTTP; got == "" || got != a.Services[name].String() {
+			t.Errorf("status says %s listens on %q, Run reported %v", name, got, a.Services[name])
+		}
 	}
 	if code, body := a.get("/readyz"); code != http.StatusOK {
 		t.Errorf("GET /readyz = %d %s", code, body)
@@ -127,7 +133,11 @@ func TestApplianceJoinsHub(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("stopping took %v, want < 5 s", took)
 	}
-	for name, addr := range map[string]string{"http": a.HTTP.String(), "comsrv": a.Services["comsrv"].String(), "nats": hostOf(t, a.NATSClientURL)} {
+	listeners := map[string]string{"http": a.HTTP.String(), "nats": hostOf(t, a.NATSClientURL)}
+	for name, addr := range a.Services {
+		listeners[name] = addr.String()
+	}
+	for name, addr := range listeners {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("%s listener %s still open after Run returned: %v", name, addr, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/voltageems/voltage/services/comsrv"
+	"github.com/voltageems/voltage/services/modsrv"
 	"github.com/voltageems/voltage/shared/config"
 )
 
@@ -32,6 +33,10 @@ type edgeService struct {
 var edgeServices = []edgeService{
 	{"comsrv", func(ctx context.Context, env serviceEnv) error {
 		return comsrv.Run(ctx, comsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
+			Log: env.Log, Reload: env.Reload, Bound: env.Bound})
+	}},
+	{"modsrv", func(ctx context.Context, env serviceEnv) error {
+		return modsrv.Run(ctx, modsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
 			Log: env.Log, Reload: env.Reload, Bound: env.Bound})
 	}},
 }

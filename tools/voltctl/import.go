@@ -24,7 +24,10 @@ point tables comsrv/{id}/*.csv with their mapping/ CSVs. DST receives site.yaml,
 comsrv/channels.yaml and the CSVs, copied as they are (the columns are
 compatible). Parameters are translated (read_timeout_ms → timeout_ms, protocol
 di_do → gpio); keys this version does not use are dropped. The report names every
-change and dropped key with its place in SRC. Files that exist in DST are never
+change and dropped key with its place in SRC. The model folder modsrv/ (its
+instances.yaml, instances/{name}/instance.yaml and channel_routing.csv) becomes
+modsrv/instances.yaml and the routing tables, copied as they are; products map
+to the built-in library. Files that exist in DST are never
 overwritten without --force; nothing is written when one would be.
 
 Afterwards DST is checked as 'config validate' does. Exit code 0 when the import
@@ -89,7 +92,7 @@ func importOriginal(e *env, args []string, o importOptions) int {
 	}
 
 	fmt.Fprintf(e.stdout, "\nChecking %s as 'voltctl config validate' does:\n", dst)
-	return validateSite(e.stdout, dst)
+	return max(validateSite(e.stdout, dst), validateModel(e.stdout, dst))
 }
 
 // convert builds every file of the site folder in memory, so that nothing is
@@ -112,11 +115,15 @@ func (im *importer) convert(siteID string) ([]outFile, error) {
 		return nil, err
 	}
 	for _, de := range entries {
-		if name := de.Name(); name != "global.yaml" && name != "comsrv" {
-			im.report(config.Position{File: filepath.Join(im.src, name)}, "not imported: this version imports global.yaml and comsrv/ only")
+		if name := de.Name(); name != "global.yaml" && name != "comsrv" && name != "modsrv" {
+			im.report(config.Position{File: filepath.Join(im.src, name)}, "not imported: this version imports global.yaml, comsrv/ and modsrv/ only")
 		}
 	}
-	return append([]outFile{site, chans}, tables...), nil
+	models, err := im.modsrv()
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]outFile{site, chans}, tables...), models...), nil
 }
 
 // pointTables collects the CSVs of the channels in ids (comsrv/{id}/*.csv and

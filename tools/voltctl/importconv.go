@@ -78,8 +78,15 @@ var (
 		"enabled":    "Redis is always used: it holds the realtime state",
 	}
 	droppedParams = map[string]string{
-		"connect_timeout_ms": "connecting is bounded by timeout_ms",
-		"retry_interval_ms":  "reconnects back off exponentially from 0.5 s to 30 s (DESIGN §11)",
+		"connect_timeout_ms":  "connecting is bounded by timeout_ms",
+		"retry_interval_ms":   "reconnects back off exponentially from 0.5 s to 30 s (DESIGN §11)",
+		"rx_poll_interval_ms": "CAN frames are taken as they arrive",
+	}
+	// renamedParams are the original's parameter names that this version spells
+	// differently, per protocol (after di_do → gpio).
+	renamedParams = map[string]map[string]string{
+		config.ProtocolGPIO: {"driver": "backend", "gpio_base_path": "sysfs_root", "di_poll_interval_ms": "poll_interval_ms"},
+		config.ProtocolCAN:  {"device": "interface"},
 	}
 	channelKeys = map[string]bool{"id": true, "name": true, "description": true, "protocol": true, "enabled": true, "parameters": true}
 )
@@ -182,6 +189,15 @@ func (im *importer) channel(y *yamlFile, i int, ch yaml.MapSlice) (yaml.MapSlice
 		}
 	}
 	label := "channel " + cmp.Or(id, "#"+strconv.Itoa(i+1))
+	protocol := ""
+	for _, kv := range ch {
+		if fmt.Sprint(kv.Key) == "protocol" {
+			protocol = fmt.Sprint(kv.Value)
+		}
+	}
+	if protocol == "di_do" {
+		protocol = config.ProtocolGPIO
+	}
 	var out yaml.MapSlice
 	for _, kv := range ch {
 		key := fmt.Sprint(kv.Key)
@@ -192,11 +208,11 @@ func (im *importer) channel(y *yamlFile, i int, ch yaml.MapSlice) (yaml.MapSlice
 		case !channelKeys[key]:
 			im.report(pos, "%s: dropped %s: not a channel key of this version", label, key)
 		case key == "protocol" && fmt.Sprint(kv.Value) == "di_do":
-			im.report(y.valuePos("channels", i, key), "%s: protocol di_do → gpio (parameters kept)", label)
+			im.report(y.valuePos("channels", i, key), "%s: protocol di_do → gpio", label)
 			out = append(out, yaml.MapItem{Key: key, Value: "gpio"})
 		case key == "parameters":
 			params, _ := kv.Value.(yaml.MapSlice)
-			out = append(out, yaml.MapItem{Key: key, Value: im.parameters(y, i, label, params)})
+			out = append(out, yaml.MapItem{Key: key, Value: im.parameters(y, i, label, protocol, params)})
 		default:
 			out = append(out, kv)
 		}
@@ -205,7 +221,7 @@ func (im *importer) channel(y *yamlFile, i int, ch yaml.MapSlice) (yaml.MapSlice
 }
 
 // parameters translates a channel's parameters, keeping their order.
-func (im *importer) parameters(y *yamlFile, i int, label string, params yaml.MapSlice) yaml.MapSlice {
+func (im *importer) parameters(y *yamlFile, i int, label, protocol string, params yaml.MapSlice) yaml.MapSlice {
 	has := map[string]bool{}
 	for _, kv := range params {
 		has[fmt.Sprint(kv.Key)] = true
@@ -222,6 +238,10 @@ func (im *importer) parameters(y *yamlFile, i int, label string, params yaml.Map
 			out = append(out, yaml.MapItem{Key: "timeout_ms", Value: kv.Value})
 		case droppedParams[key] != "":
 			im.report(pos, "%s: dropped parameters.%s: %s", label, key, droppedParams[key])
+		case renamedParams[protocol][key] != "":
+			to := renamedParams[protocol][key]
+			im.report(pos, "%s: parameters.%s → %s", label, key, to)
+			out = append(out, yaml.MapItem{Key: to, Value: kv.Value})
 		default:
 			out = append(out, kv)
 		}

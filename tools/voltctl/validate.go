@@ -14,6 +14,7 @@ import (
 	"github.com/voltageems/voltage/services/comsrv"
 	"github.com/voltageems/voltage/services/comsrv/protocol"
 	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/model"
 	"github.com/voltageems/voltage/shared/service"
 )
 
@@ -23,14 +24,15 @@ var configValidateSpec = &spec{
 	detail: `
 Loads every file of the folder (site.yaml, comsrv/channels.yaml, point tables and
 mappings) and builds every channel's protocol driver, which checks its parameters
-and mappings. Prints "config OK: ..." or every problem as file:line:col: message.
+and mappings; then loads the thing model (modsrv/: products, instances, routing,
+calculations) against those channels, as modsrv does. Prints "config OK: ..." or every problem as file:line:col: message.
 Exit code 0 when valid, 2 when not.`,
 	setup: func(*flag.FlagSet) func(context.Context, *env, []string) int {
 		return func(_ context.Context, e *env, args []string) int {
 			if len(args) > 0 {
 				return e.usage("unexpected arguments %q (the folder is given with --config)", args)
 			}
-			return validateSite(e.stdout, e.globals.configDir)
+			return max(validateSite(e.stdout, e.globals.configDir), validateModel(e.stdout, e.globals.configDir))
 		}
 	},
 }
@@ -120,4 +122,32 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// validateModel checks the model of the site in dst as modsrv would load it; the exit code
+// is ExitUsage when it does not load.
+func validateModel(w io.Writer, dst string) int {
+	if _, err := os.Stat(filepath.Join(dst, model.Folder)); err != nil {
+		return ExitOK
+	}
+	cfg, err := service.LoadConfig(dst)
+	if err != nil {
+		fmt.Fprintf(w, "model not checked: the channels do not load\n")
+		return ExitUsage
+	}
+	m, err := model.Load(dst, cfg)
+	if err != nil {
+		var le *config.LoadError
+		if errors.As(err, &le) {
+			for _, pe := range le.Errors {
+				fmt.Fprintln(w, pe)
+			}
+			fmt.Fprintf(w, "model invalid: %s in %s\n", plural(len(le.Errors), "problem"), filepath.Join(dst, model.Folder))
+		} else {
+			fmt.Fprintf(w, "model invalid: %v\n", err)
+		}
+		return ExitUsage
+	}
+	fmt.Fprintf(w, "model OK: %s\n", m.Summary())
+	return ExitOK
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/model"
 )
 
 // exampleSite is the repository's demo site (config/ at the root).
@@ -22,8 +23,13 @@ func TestConfigValidateExampleSite(t *testing.T) {
 			points += len(ps)
 		}
 	}
+	m, err := model.Load(exampleSite, cfg)
+	if err != nil {
+		t.Fatalf("the example site's model does not load: %v", err)
+	}
 	r := run(t, "config", "validate", "--config", exampleSite)
-	want := "config OK: site demo-site, " + plural(len(cfg.Channels), "channel") + ", " + plural(points, "point") + "\n"
+	want := "config OK: site demo-site, " + plural(len(cfg.Channels), "channel") + ", " + plural(points, "point") + "\n" +
+		"model OK: " + m.Summary() + "\n"
 	if r.code != ExitOK || r.stdout != want {
 		t.Fatalf("want exit 0 and %q, got %v", want, r)
 	}
@@ -87,7 +93,7 @@ func TestConfigValidateListsDriverErrors(t *testing.T) {
 	if !strings.HasPrefix(lines[0], chans+":5:34: channel 1 (meter): parameters: unknown key \"prot\"") {
 		t.Errorf("parameter problem: %q", lines[0])
 	}
-	if !strings.HasPrefix(lines[1], chans+":8:15: channel 2 (rtu): protocol \"iec104\" is not available in this build") {
+	if !strings.HasPrefix(lines[1], chans+":6:5: channel 2 (rtu): parameters: host is required") {
 		t.Errorf("protocol problem: %q", lines[1])
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func TestDevStackRunsTheDemoSite(t *testing.T) {
 		}
 		return nil
 	})
-	for ch := uint32(1); ch <= 3; ch++ {
+	for _, ch := range []uint32{1, 2, 3, 4, 5, 6, 7} { // Modbus TCP, IEC 104, RTU over TCP, CAN, GPIO
 		testharness.Eventually(t, 30*time.Second, func() error {
 			if st := rdb.HGet(ctx, keyspace.ChannelStatus(ch), "state").Val(); st != "up" {
 				return fmt.Errorf("channel %d state %q", ch, st)
@@ -68,6 +69,14 @@ func TestDevStackRunsTheDemoSite(t *testing.T) {
 			return nil
 		})
 	}
+
+	// modsrv, inside the edge appliance, routes the devices into the instances.
+	testharness.Eventually(t, 30*time.Second, func() error {
+		if n := rdb.HLen(ctx, keyspace.InstanceMeasurements(2)).Val(); n == 0 {
+			return fmt.Errorf("instance 2 (pv1) has no measurements yet")
+		}
+		return nil
+	})
 
 	nc, err := nats.Connect("nats://" + ep.HubNATS)
 	if err != nil {
@@ -132,6 +141,9 @@ func demoSiteWithFreePorts(t *testing.T) string {
 	if s == string(b) {
 		t.Fatal("demo channels.yaml has no device port 150xx any more; update this test")
 	}
+	// The simulated GPIO board and the CAN bus get their own place too.
+	s = strings.ReplaceAll(s, "/tmp/voltage-demo/", t.TempDir()+"/")
+	s = regexp.MustCompile(`"239\.64\.142\.206:150\d\d"`).ReplaceAllString(s, `"239.64.142.206:`+strconv.Itoa(testharness.FreePort(t))+`"`)
 	if err := os.WriteFile(chans, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
