@@ -195,15 +195,15 @@ func (e *engine) handle(ctx context.Context, items []queued) error {
 		e.builder.add(o.ref.Instance, point.Sample{ID: o.ref.Point, Value: o.sample.Value, TS: o.sample.TS, Quality: o.sample.Quality})
 	}
 	e.metrics.evaluations.Add(float64(len(outs)))
-	if err := e.store.Write(ctx, e.builder.batches()...); err != nil {
-		return err
+	// The state of the integrators and windows goes in the same transaction as
+	// the values they produced, so a crash never separates energy from its counter.
+	if err := e.store.WriteWith(ctx, e.stateCommands(), e.builder.batches()...); err != nil {
+		return fmt.Errorf("write instances and calculation state: %w", err)
 	}
+	e.stateSaved()
 	e.metrics.routedPoints.WithLabelValues("route").Add(float64(routed))
 	e.metrics.routedPoints.WithLabelValues("calculation").Add(float64(len(outs)))
 	e.metrics.batches.Inc()
-	if err := e.saveState(ctx); err != nil {
-		return err
-	}
 	if resynced {
 		e.synced.Store(true)
 	}
@@ -383,10 +383,10 @@ func stateFromRedis(b, _ string) []byte {
 	return p.State
 }
 
-// saveState writes the state of every stateful calculation evaluated since the
-// last save.
-func (e *engine) saveState(ctx context.Context) error {
-	var fields []any
+// stateCommands is the HSET of the state of every stateful calculation evaluated
+// since the last write, or nothing.
+func (e *engine) stateCommands() [][]any {
+	fields := []any{"HSET", keyspace.CalculationState}
 	for _, n := range e.g.nodes {
 		if !n.dirty {
 			continue
@@ -399,16 +399,17 @@ func (e *engine) saveState(ctx context.Context) error {
 		b, _ := json.Marshal(persisted{Expression: n.c.Expression, State: st})
 		fields = append(fields, n.c.Name, string(b))
 	}
-	if len(fields) == 0 {
+	if len(fields) == 2 {
 		return nil
 	}
-	if err := e.rdb.HSet(ctx, keyspace.CalculationState, fields...).Err(); err != nil {
-		return fmt.Errorf("save calculation state: %w", err)
-	}
+	return [][]any{fields}
+}
+
+// stateSaved marks every calculation's state as written.
+func (e *engine) stateSaved() {
 	for _, n := range e.g.nodes {
 		n.dirty = false
 	}
-	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

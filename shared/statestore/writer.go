@@ -48,6 +48,15 @@ func NewWriter(c redis.UniversalClient, changesMaxLen int64) *Writer {
 // Write twice, which leaves the hashes as they were and gives change consumers
 // a duplicate message.
 func (w *Writer) Write(ctx context.Context, batches ...Batch) error {
+	return w.WriteWith(ctx, nil, batches...)
+}
+
+// WriteWith is Write with more commands in the same transaction: each element of
+// extra is one Redis command's arguments (e.g. {"HSET", key, field, value}), sent
+// after the batches. A service whose own state must change together with the
+// values it writes — modsrv's integrators with the energy they produced — uses it
+// so that a crash can never separate the two.
+func (w *Writer) WriteWith(ctx context.Context, extra [][]any, batches ...Batch) error {
 	var calls []*call
 	defer func() {
 		for _, c := range calls {
@@ -71,7 +80,7 @@ func (w *Writer) Write(ctx context.Context, batches ...Batch) error {
 		calls = append(calls, c)
 		ncmds += len(c.cmds)
 	}
-	if len(calls) == 0 {
+	if len(calls) == 0 && len(extra) == 0 {
 		return nil
 	}
 
@@ -81,6 +90,10 @@ func (w *Writer) Write(ctx context.Context, batches ...Batch) error {
 		for _, args := range c.cmds {
 			sent = append(sent, pipe.Do(ctx, args...))
 		}
+	}
+	extraCmds := make([]*redis.Cmd, len(extra))
+	for i, args := range extra {
+		extraCmds[i] = pipe.Do(ctx, args...)
 	}
 	_, err := pipe.Exec(ctx)
 	if err == nil {
@@ -103,6 +116,11 @@ func (w *Writer) Write(ctx context.Context, batches ...Batch) error {
 		}
 		if batchErr != nil {
 			errs = append(errs, batchErr)
+		}
+	}
+	for i, c := range extraCmds {
+		if err := c.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("write state: command %v: %w", extra[i][0], err))
 		}
 	}
 	if len(errs) == 0 { // e.g. EXECABORT reported on EXEC alone

@@ -317,3 +317,28 @@ func TestWriteHonoursCancelledContext(t *testing.T) {
 		t.Fatalf("value hash exists = %d, %v after a cancelled write", n, err)
 	}
 }
+
+func TestWriteWithAddsCommandsToTheSameTransaction(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	// Connecting sends HELLO and CLIENT SETINFO through the hooks: not counted.
+	f.write(t, statestore.ChannelBatch(9, point.Telemetry, 1, []point.Sample{{ID: 1, Value: 1}}))
+	f.trips.reset()
+	err := f.writer.WriteWith(ctx, [][]any{{"HSET", "svc:state", "counter", "41"}},
+		statestore.ChannelBatch(1, point.Telemetry, 1000, []point.Sample{{ID: 1, Value: 7, Raw: 7}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.trips.expect(t, 1, 0) // the batch and the extra command in one transaction
+	f.expectHash(t, "svc:state", map[string]string{"counter": "41"})
+	f.expectHash(t, keyspace.ChannelPoints(1, point.Telemetry), map[string]string{"1": "7"})
+
+	// Extra commands alone are written too, and their errors are reported.
+	if err := f.writer.WriteWith(ctx, [][]any{{"HSET", "svc:state", "counter", "42"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.expectHash(t, "svc:state", map[string]string{"counter": "42"})
+	if err := f.writer.WriteWith(ctx, [][]any{{"LPUSH", "svc:state", "x"}}); err == nil || !strings.Contains(err.Error(), "LPUSH") {
+		t.Fatalf("a failing extra command gave %v", err)
+	}
+}
