@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,10 @@ type Config struct {
 	// NATSStoreDir is where the embedded server's JetStream keeps its data, in
 	// NATSStoreDir/jetstream. Default DefaultNATSStoreDir.
 	NATSStoreDir string
+	// DataDir, when set, is where the services keep their files, each in
+	// DataDir/{service} (hissrv's history store); "" leaves each service its own
+	// default (hissrv: data_dir of hissrv.yaml, else ./data/hissrv).
+	DataDir string
 	// HeartbeatInterval is how often the site heartbeat goes out. Default 5 s.
 	HeartbeatInterval time.Duration
 	// Started, when set, is called once every listener is bound, with the bound
@@ -118,6 +123,9 @@ func Run(ctx context.Context, cfg Config) error {
 			Log:      log.With("component", svc.name),
 			Reload:   reloads[i],
 			Bound:    func(a net.Addr) { boundc <- bound{svc.name, a} },
+		}
+		if cfg.DataDir != "" {
+			env.DataDir = filepath.Join(cfg.DataDir, svc.name)
 		}
 		g.Go(svc.name, func(ctx context.Context) error { return svc.run(ctx, env) })
 	}

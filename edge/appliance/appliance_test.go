@@ -36,7 +36,7 @@ func waitHeartbeat(t *testing.T, sub *nats.Subscription, since time.Time) {
 	if err := json.Unmarshal(msg.Data, &hb); err != nil {
 		t.Fatalf("heartbeat %s: %v", msg.Data, err)
 	}
-	if hb.Site != siteID || hb.Version != service.Version || !slices.Equal(hb.Services, []string{"comsrv", "modsrv"}) {
+	if hb.Site != siteID || hb.Version != service.Version || !slices.Equal(hb.Services, edgeServices) {
 		t.Errorf("heartbeat = %+v", hb)
 	}
 	if ts := time.UnixMilli(hb.TS); ts.Before(since.Add(-time.Second)) || ts.After(time.Now().Add(time.Second)) {
@@ -81,10 +81,10 @@ func TestApplianceJoinsHub(t *testing.T) {
 	if !st.NATS.LeafConnected || st.NATS.LeafRemote != leafURL || st.NATS.ClientURL != a.NATSClientURL || st.NATS.JetStreamDomain != siteID {
 		t.Errorf("status nats = %+v", st.NATS)
 	}
-	if st.Site != siteID || len(st.Services) != 2 {
+	if st.Site != siteID || len(st.Services) != len(edgeServices) {
 		t.Errorf("status = %+v", st)
 	}
-	for _, name := range []string{"comsrv", "modsrv"} {
+	for _, name := range edgeServices {
 		if got := st.Services[name].HTTP; got == "" || got != a.Services[name].String() {
 			t.Errorf("status says %s listens on %q, Run reported %v", name, got, a.Services[name])
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func writeSite(t *testing.T, redisURL, natsYAML string) string {
 	dir := t.TempDir()
 	site := "site: {id: " + siteID + ", name: Site A}\n" +
 		"redis: {url: " + redisURL + "}\n" +
-		"listen: {comsrv: \"127.0.0.1:0\"}\n"
+		"listen: {" + listenAnywhere() + "}\n"
 	if natsYAML != "" {
 		site += "nats: " + natsYAML + "\n"
 	}
@@ -96,6 +97,21 @@ func startHub(t *testing.T, leafPort int) (*testharness.NATS, string) {
 	return hub, "nats-leaf://127.0.0.1:" + strconv.Itoa(opts.LeafNode.Port)
 }
 
+// edgeServices are the services an appliance runs, in the order it reports them.
+var edgeServices = []string{"comsrv", "modsrv", "hissrv"}
+
+// listenAnywhere is site.yaml's listen map with every service on a free port.
+func listenAnywhere() string {
+	var b strings.Builder
+	for i, name := range edgeServices {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(name + `: "127.0.0.1:0"`)
+	}
+	return b.String()
+}
+
 // runningAppliance is an appliance started by one test.
 type runningAppliance struct {
 	appliance.Endpoints
@@ -110,6 +126,9 @@ func startAppliance(t *testing.T, cfg appliance.Config) *runningAppliance {
 	}
 	if cfg.NATSStoreDir == "" {
 		cfg.NATSStoreDir = t.TempDir()
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 50 * time.Millisecond

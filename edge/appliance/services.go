@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/voltageems/voltage/services/comsrv"
+	"github.com/voltageems/voltage/services/hissrv"
 	"github.com/voltageems/voltage/services/modsrv"
 	"github.com/voltageems/voltage/shared/config"
 )
@@ -19,6 +20,9 @@ type serviceEnv struct {
 	Log       *slog.Logger
 	Reload    <-chan struct{} // this service's copy of the appliance's reload signal
 	Bound     func(net.Addr)  // to be called once the service's HTTP listener is bound
+	// DataDir is where the service keeps files (hissrv's store); "" = the
+	// service's own default (its config file, else ./data/{name}).
+	DataDir string
 }
 
 // edgeService is one service the appliance runs in process.
@@ -38,6 +42,10 @@ var edgeServices = []edgeService{
 	{"modsrv", func(ctx context.Context, env serviceEnv) error {
 		return modsrv.Run(ctx, modsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
 			Log: env.Log, Reload: env.Reload, Bound: env.Bound})
+	}},
+	{"hissrv", func(ctx context.Context, env serviceEnv) error {
+		return hissrv.Run(ctx, hissrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
+			Log: env.Log, Reload: env.Reload, Bound: env.Bound, DataDir: env.DataDir})
 	}},
 }
 
