@@ -15,9 +15,9 @@ import (
 
 func TestHTTPAPI(t *testing.T) {
 	s := newStack(t, virtualSite)
-	s.writeChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 12}, point.Sample{ID: 3, Value: 3})
+	s.WriteChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 12}, point.Sample{ID: 3, Value: 3})
 	s.startModsrv()
-	s.waitValue(keyspace.InstanceMeasurements(station), mPVPower, "15")
+	s.WaitValue(keyspace.InstanceMeasurements(station), mPVPower, "15")
 
 	var products []struct {
 		ID      string `json:"id"`
@@ -117,7 +117,7 @@ func TestHTTPAPI(t *testing.T) {
 func TestReload(t *testing.T) {
 	s := newStack(t, virtualSite)
 	s.startModsrv()
-	calcs := filepath.Join(s.dir, "modsrv", "calculations.yaml")
+	calcs := filepath.Join(s.Dir, "modsrv", "calculations.yaml")
 	good, _ := os.ReadFile(calcs)
 
 	bad := "calculations:\n  - {name: a, instance: station, measurement: soc, expression: 'station.soc + 1'}\n"
@@ -140,27 +140,27 @@ func TestReload(t *testing.T) {
 	if code, body := s.call("POST", "/reload", "", nil); code != http.StatusOK {
 		t.Fatalf("reload: %d %s", code, body)
 	}
-	s.writeChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 21})
-	s.waitValue(keyspace.InstanceMeasurements(pv1), mLoadFactor, "42")
+	s.WriteChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 21})
+	s.WaitValue(keyspace.InstanceMeasurements(pv1), mLoadFactor, "42")
 }
 
 // Redis going away does not stop modsrv; it resyncs and resumes when it is back.
 func TestRedisOutage(t *testing.T) {
 	s := newStack(t, virtualSite)
 	s.startModsrv()
-	s.writeChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 1}, point.Sample{ID: 3, Value: 1})
-	s.waitValue(keyspace.InstanceMeasurements(station), mPVPower, "2")
+	s.WriteChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 1}, point.Sample{ID: 3, Value: 1})
+	s.WaitValue(keyspace.InstanceMeasurements(station), mPVPower, "2")
 
-	s.redis.Stop(t)
+	s.Redis.Stop(t)
 	testharness.Eventually(t, 20*time.Second, func() error {
 		if code, _ := s.get("/readyz", nil); code == http.StatusOK {
 			return errorf("readyz still ok while Redis is down")
 		}
 		return nil
 	})
-	s.redis.Restart(t) // empty: no persistence
-	s.writeChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 5}, point.Sample{ID: 3, Value: 4})
-	s.waitValue(keyspace.InstanceMeasurements(station), mPVPower, "9")
+	s.Redis.Restart(t) // empty: no persistence
+	s.WriteChannel(1, point.Telemetry, time.Now().UnixMilli(), point.Sample{ID: 1, Value: 5}, point.Sample{ID: 3, Value: 4})
+	s.WaitValue(keyspace.InstanceMeasurements(station), mPVPower, "9")
 	if code, body := s.get("/healthz", nil); code != http.StatusOK {
 		t.Fatalf("healthz %d %s", code, body)
 	}
