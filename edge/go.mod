@@ -10,6 +10,7 @@ require (
 	github.com/voltageems/voltage/services/comsrv v0.0.0
 	github.com/voltageems/voltage/services/hissrv v0.0.0
 	github.com/voltageems/voltage/services/modsrv v0.0.0
+	github.com/voltageems/voltage/services/netsrv v0.0.0
 	github.com/voltageems/voltage/shared v0.0.0
 )
 
@@ -43,6 +44,8 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dennwc/varint v1.0.0 // indirect
+	github.com/eclipse/paho.golang v0.23.0 // indirect
+	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
 	github.com/edsrzf/mmap-go v1.2.1-0.20241212181136-fad1cd13edbd // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/facette/natsort v0.0.0-20181210072756-2cd4dd1e2dcb // indirect
@@ -59,6 +62,7 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/googleapis/enterprise-certificate-proxy v0.3.23 // indirect
 	github.com/googleapis/gax-go/v2 v2.26.2 // indirect
+	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674 // indirect
 	github.com/grafana/regexp v0.0.0-20250905093917-f7b3be9d1853 // indirect
 	github.com/influxdata/influxdb-client-go/v2 v2.14.0 // indirect
 	github.com/influxdata/line-protocol v0.0.0-20200327222509-2487e7298839 // indirect
@@ -118,6 +122,7 @@ replace (
 	github.com/voltageems/voltage/services/comsrv => ../services/comsrv
 	github.com/voltageems/voltage/services/hissrv => ../services/hissrv
 	github.com/voltageems/voltage/services/modsrv => ../services/modsrv
+	github.com/voltageems/voltage/services/netsrv => ../services/netsrv
 	github.com/voltageems/voltage/shared => ../shared
 )
 

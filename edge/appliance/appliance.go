@@ -44,8 +44,8 @@ type Config struct {
 	// NATSStoreDir/jetstream. Default DefaultNATSStoreDir.
 	NATSStoreDir string
 	// DataDir, when set, is where the services keep their files, each in
-	// DataDir/{service} (hissrv's history store); "" leaves each service its own
-	// default (hissrv: data_dir of hissrv.yaml, else ./data/hissrv).
+	// DataDir/{service} (hissrv's history store, netsrv's spools); "" leaves each
+	// service its own default (data_dir / spool_dir of its file, else ./data/{service}).
 	DataDir string
 	// HeartbeatInterval is how often the site heartbeat goes out. Default 5 s.
 	HeartbeatInterval time.Duration

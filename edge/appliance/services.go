@@ -8,6 +8,7 @@ import (
 	"github.com/voltageems/voltage/services/comsrv"
 	"github.com/voltageems/voltage/services/hissrv"
 	"github.com/voltageems/voltage/services/modsrv"
+	"github.com/voltageems/voltage/services/netsrv"
 	"github.com/voltageems/voltage/shared/config"
 )
 
@@ -20,8 +21,8 @@ type serviceEnv struct {
 	Log       *slog.Logger
 	Reload    <-chan struct{} // this service's copy of the appliance's reload signal
 	Bound     func(net.Addr)  // to be called once the service's HTTP listener is bound
-	// DataDir is where the service keeps files (hissrv's store); "" = the
-	// service's own default (its config file, else ./data/{name}).
+	// DataDir is where the service keeps files (hissrv's store, netsrv's spools);
+	// "" = the service's own default (its config file, else ./data/{name}).
 	DataDir string
 }
 
@@ -45,6 +46,10 @@ var edgeServices = []edgeService{
 	}},
 	{"hissrv", func(ctx context.Context, env serviceEnv) error {
 		return hissrv.Run(ctx, hissrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
+			Log: env.Log, Reload: env.Reload, Bound: env.Bound, DataDir: env.DataDir})
+	}},
+	{"netsrv", func(ctx context.Context, env serviceEnv) error {
+		return netsrv.Run(ctx, netsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
 			Log: env.Log, Reload: env.Reload, Bound: env.Bound, DataDir: env.DataDir})
 	}},
 }

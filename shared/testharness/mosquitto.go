@@ -24,6 +24,11 @@ type Mosquitto struct {
 // anonymous clients without persistence, and stops it when the test ends.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
+	return startMosquitto(t, MosquittoOptions{})
+}
+
+func startMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
+	t.Helper()
 	bin := Binary(t, "mosquitto", "mosquitto", "/usr/sbin", "/usr/local/sbin")
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "mosquitto.log")
@@ -31,7 +36,7 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 	for range bindAttempts {
 		port := FreePort(t)
 		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(mosquittoConfig(port)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(opts.config(port)), 0o644); err != nil {
 			t.Fatalf("write mosquitto config: %v", err)
 		}
 		m := &Mosquitto{
