@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,7 +24,6 @@ import (
 	"github.com/voltageems/voltage/services/comsrv/protocol"
 	_ "github.com/voltageems/voltage/services/comsrv/protocol/all" // every driver
 	"github.com/voltageems/voltage/shared/config"
-	"github.com/voltageems/voltage/shared/obs"
 	"github.com/voltageems/voltage/shared/redisx"
 	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/statestore"
@@ -69,16 +67,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return &service.ConfigError{Err: err}
 	}
 
-	rdb, err := redisx.Connect(ctx, cfg.Site.Site.Redis.URL)
+	base, err := service.Open(ctx, "comsrv", cfg.Site, log)
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", cfg.Site.Site.Redis.URL, err)
+		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb); err != nil {
-		log.Warn("redis is not reachable yet; channels start anyway and write once it answers", "url", cfg.Site.Site.Redis.URL, "err", err)
-	}
-
-	srv := obs.NewServer(log)
+	defer base.Close()
+	rdb, srv := base.Redis, base.HTTP
 	s := &server{
 		cfg: cfg, log: log, rdb: rdb,
 		store:      statestore.NewWriter(rdb, cfg.Site.Site.Redis.ChangesMaxLen),
@@ -86,46 +80,23 @@ func Run(ctx context.Context, cfg Config) error {
 		cmdMetrics: commands.NewMetrics(srv.Registry),
 		running:    map[uint32]*runningChannel{},
 		dispatcher: commands.NewDispatcher(rdb, cfg.ConsumerName, log),
-		reloadReq:  make(chan chan error),
 	}
 	srv.HandleProfiles()
-	srv.AddReadyCheck("redis", func(ctx context.Context) error { return redisx.Ping(ctx, rdb) })
 	srv.Handle("GET /channels", http.HandlerFunc(s.listChannels))
-	srv.Handle("POST /reload", http.HandlerFunc(s.reloadHandler))
 
 	var wg sync.WaitGroup
-	httpErr := make(chan error, 1)
-	wg.Add(4)
-	go func() { defer wg.Done(); _ = s.dispatcher.Run(ctx) }()
-	go func() { defer wg.Done(); httpErr <- srv.Serve(ctx, cfg.HTTPAddr, cfg.Bound) }()
-	go func() { defer wg.Done(); service.Heartbeat(ctx, rdb, "comsrv", log) }()
+	wg.Go(func() { _ = s.dispatcher.Run(ctx) })
 	runID, _ := redisx.RunID(ctx, rdb) // "" while Redis is away: the watcher learns it later
-	go func() { defer wg.Done(); s.watchRedisResets(ctx, runID) }()
+	wg.Go(func() { s.watchRedisResets(ctx, runID) })
 
 	s.apply(ctx, cfg.Site, drivers)
 	log.Info("comsrv running", "channels", len(cfg.Site.Channels), "http", cfg.HTTPAddr)
 
-	var runErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-httpErr:
-			runErr = err
-			break loop
-		case <-cfg.Reload:
-			if err := s.reload(ctx); err != nil {
-				log.Error("reload refused; keeping the running configuration", "err", err)
-			}
-		case reply := <-s.reloadReq:
-			reply <- s.reload(ctx)
-		}
-	}
+	err = base.Serve(ctx, cfg.HTTPAddr, cfg.Bound, cfg.Reload, s.reload)
 	cancel()
 	s.stopAll()
 	wg.Wait()
-	return runErr
+	return err
 }
 
 // Validate checks what config.Load cannot: every channel's protocol is available
@@ -164,7 +135,6 @@ type server struct {
 	chMetrics  *channel.Metrics
 	cmdMetrics *commands.Metrics
 	dispatcher *commands.Dispatcher
-	reloadReq  chan chan error
 
 	mu      sync.Mutex
 	site    *config.Config
@@ -338,20 +308,4 @@ func (s *server) listChannels(w http.ResponseWriter, _ *http.Request) {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (s *server) reloadHandler(w http.ResponseWriter, r *http.Request) {
-	reply := make(chan error, 1)
-	select {
-	case s.reloadReq <- reply:
-	case <-r.Context().Done():
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if err := <-reply; err != nil {
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": "refused", "error": err.Error()})
-		return
-	}
-	_ = json.NewEncoder(w).Encode(map[string]string{"status": "reloaded"})
 }

@@ -11,7 +11,6 @@ package hissrv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,7 +26,6 @@ import (
 	"github.com/voltageems/voltage/shared/changefeed"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/obs"
-	"github.com/voltageems/voltage/shared/redisx"
 	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/spool"
 )
@@ -74,18 +72,13 @@ func Run(ctx context.Context, cfg Config) error {
 		maxLen = config.DefaultChangesMaxLen
 	}
 
-	rdb, err := redisx.Connect(ctx, cfg.Site.Site.Redis.URL, redisx.WithClientName("hissrv"))
+	base, err := service.Open(ctx, "hissrv", cfg.Site, log)
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", cfg.Site.Site.Redis.URL, err)
+		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb); err != nil {
-		log.Warn("redis is not reachable yet; history starts once it answers", "url", cfg.Site.Site.Redis.URL, "err", err)
-	}
-
-	srv := obs.NewServer(log)
+	defer base.Close()
+	rdb, srv := base.Redis, base.HTTP
 	srv.HandleProfiles()
-	srv.AddReadyCheck("redis", func(ctx context.Context) error { return redisx.Ping(ctx, rdb) })
 	m := newMetrics(srv.Registry)
 
 	var backends []Backend
@@ -145,19 +138,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	var wg sync.WaitGroup
-	httpErr := make(chan error, 1)
-	wg.Add(2)
-	bound := func(a net.Addr) {
-		log.Info("hissrv listening", "addr", a.String())
-		if cfg.Bound != nil {
-			cfg.Bound(a)
-		}
-	}
-	go func() { defer wg.Done(); httpErr <- srv.Serve(ctx, cfg.HTTPAddr, bound) }()
-	go func() { defer wg.Done(); service.Heartbeat(ctx, rdb, "hissrv", log) }()
 	for _, p := range pipes {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.run(ctx) }()
+		wg.Go(func() { p.run(ctx) })
 	}
 	names := make([]string, len(backends))
 	for i, b := range backends {
@@ -165,25 +147,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("hissrv running", "backends", names, "data", dataDir, "http", cfg.HTTPAddr)
 
-	var runErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-httpErr:
-			runErr = err
-			break loop
-		case <-cfg.Reload:
-			log.Warn("hissrv.yaml is read at start only; restart hissrv to apply changes")
+	// hissrv.yaml is read at start only (reload = nil: SIGHUP is logged, POST
+	// /reload answers 501).
+	bound := func(a net.Addr) {
+		log.Info("hissrv listening", "addr", a.String())
+		if cfg.Bound != nil {
+			cfg.Bound(a)
 		}
 	}
+	err = base.Serve(ctx, cfg.HTTPAddr, bound, cfg.Reload, nil)
 	cancel()
 	wg.Wait()
-	if errors.Is(runErr, context.Canceled) {
-		runErr = nil
-	}
-	return runErr
+	return err
 }
 
 func openEmbedded(file *File, dataDir, site string, log *slog.Logger, srv *obs.Server) (*embedded.Store, error) {

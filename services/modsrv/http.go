@@ -2,19 +2,17 @@ package modsrv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/expression"
+	"github.com/voltageems/voltage/shared/httpapi"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/model"
 	"github.com/voltageems/voltage/shared/obs"
@@ -32,29 +30,15 @@ func (s *server) routes(srv *obs.Server) {
 	srv.Handle("GET /validation", http.HandlerFunc(s.validation))
 	srv.Handle("GET /calculations", http.HandlerFunc(s.calculations))
 	srv.Handle("GET /functions", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, expression.Functions())
+		httpapi.WriteJSON(w, http.StatusOK, expression.Functions())
 	}))
-	srv.Handle("POST /reload", http.HandlerFunc(s.reloadHandler))
-}
-
-// problem writes an RFC 9457 problem document.
-func problem(w http.ResponseWriter, status int, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // withModel runs f with the running model, or answers 503.
 func (s *server) withModel(w http.ResponseWriter, f func(m *model.Model)) {
 	m := s.model()
 	if m == nil {
-		problem(w, http.StatusServiceUnavailable, "No model", "modsrv has not loaded a model")
+		httpapi.Problem(w, http.StatusServiceUnavailable, "No model", "modsrv has not loaded a model")
 		return
 	}
 	f(m)
@@ -66,7 +50,7 @@ func (s *server) listProducts(w http.ResponseWriter, _ *http.Request) {
 		for _, id := range m.ProductIDs() {
 			out = append(out, m.Products[id])
 		}
-		writeJSON(w, http.StatusOK, out)
+		httpapi.WriteJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -74,10 +58,10 @@ func (s *server) getProduct(w http.ResponseWriter, r *http.Request) {
 	s.withModel(w, func(m *model.Model) {
 		p := m.Products[r.PathValue("id")]
 		if p == nil {
-			problem(w, http.StatusNotFound, "Unknown product", fmt.Sprintf("no product %q; the products are %v", r.PathValue("id"), m.ProductIDs()))
+			httpapi.Problem(w, http.StatusNotFound, "Unknown product", fmt.Sprintf("no product %q; the products are %v", r.PathValue("id"), m.ProductIDs()))
 			return
 		}
-		writeJSON(w, http.StatusOK, p)
+		httpapi.WriteJSON(w, http.StatusOK, p)
 	})
 }
 
@@ -177,10 +161,10 @@ func (s *server) listInstances(w http.ResponseWriter, r *http.Request) {
 	s.withModel(w, func(m *model.Model) {
 		views, err := s.views(r.Context(), m, m.Instances)
 		if err != nil {
-			problem(w, http.StatusServiceUnavailable, "Redis unavailable", err.Error())
+			httpapi.Problem(w, http.StatusServiceUnavailable, "Redis unavailable", err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, views)
+		httpapi.WriteJSON(w, http.StatusOK, views)
 	})
 }
 
@@ -197,15 +181,15 @@ func (s *server) getInstance(w http.ResponseWriter, r *http.Request) {
 	s.withModel(w, func(m *model.Model) {
 		inst := instanceParam(m, r)
 		if inst == nil {
-			problem(w, http.StatusNotFound, "Unknown instance", fmt.Sprintf("no instance with id or name %q", r.PathValue("id")))
+			httpapi.Problem(w, http.StatusNotFound, "Unknown instance", fmt.Sprintf("no instance with id or name %q", r.PathValue("id")))
 			return
 		}
 		views, err := s.views(r.Context(), m, []*model.Instance{inst})
 		if err != nil {
-			problem(w, http.StatusServiceUnavailable, "Redis unavailable", err.Error())
+			httpapi.Problem(w, http.StatusServiceUnavailable, "Redis unavailable", err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, views[0])
+		httpapi.WriteJSON(w, http.StatusOK, views[0])
 	})
 }
 
@@ -220,24 +204,22 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request) {
 	s.withModel(w, func(m *model.Model) {
 		inst := instanceParam(m, r)
 		if inst == nil {
-			problem(w, http.StatusNotFound, "Unknown instance", fmt.Sprintf("no instance with id or name %q", r.PathValue("id")))
+			httpapi.Problem(w, http.StatusNotFound, "Unknown instance", fmt.Sprintf("no instance with id or name %q", r.PathValue("id")))
 			return
 		}
 		var req actionRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			problem(w, http.StatusBadRequest, "Bad request body", `want {"value": <number>[, "user": "..."]}: `+err.Error())
+		if err := httpapi.ReadJSON(r, &req, 64<<10); err != nil {
+			httpapi.Problem(w, http.StatusBadRequest, "Bad request body", `want {"value": <number>[, "user": "..."]}: `+err.Error())
 			return
 		}
 		if req.Value == nil {
-			problem(w, http.StatusBadRequest, "Bad request body", `"value" is required`)
+			httpapi.Problem(w, http.StatusBadRequest, "Bad request body", `"value" is required`)
 			return
 		}
 		id, err := command.SubmitAction(r.Context(), s.rdb, command.Action{Instance: inst.ID, Action: r.PathValue("action"),
 			Value: *req.Value, Source: "api", User: req.User})
 		if err != nil {
-			problem(w, http.StatusServiceUnavailable, "Action not submitted", err.Error())
+			httpapi.Problem(w, http.StatusServiceUnavailable, "Action not submitted", err.Error())
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ActionTimeout)
@@ -245,18 +227,18 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request) {
 		res, err := command.Wait(ctx, s.rdb, id)
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
-			problem(w, http.StatusGatewayTimeout, "No outcome yet",
+			httpapi.Problem(w, http.StatusGatewayTimeout, "No outcome yet",
 				fmt.Sprintf("action %s was submitted but had no outcome within %s; GET cmd %s later", id, s.cfg.ActionTimeout, id))
 		case err != nil:
-			problem(w, http.StatusServiceUnavailable, "Outcome unknown", err.Error())
+			httpapi.Problem(w, http.StatusServiceUnavailable, "Outcome unknown", err.Error())
 		case res.Status == command.OK:
-			writeJSON(w, http.StatusOK, res)
+			httpapi.WriteJSON(w, http.StatusOK, res)
 		case res.Status == command.Rejected:
-			problem(w, http.StatusUnprocessableEntity, "Action rejected", res.Error)
+			httpapi.Problem(w, http.StatusUnprocessableEntity, "Action rejected", res.Error)
 		case res.Status == command.Expired:
-			problem(w, http.StatusGatewayTimeout, "Action expired", res.Error)
+			httpapi.Problem(w, http.StatusGatewayTimeout, "Action expired", res.Error)
 		default:
-			problem(w, http.StatusBadGateway, "Action failed", res.Error)
+			httpapi.Problem(w, http.StatusBadGateway, "Action failed", res.Error)
 		}
 	})
 }
@@ -288,14 +270,14 @@ func (s *server) listRouting(w http.ResponseWriter, _ *http.Request) {
 				Name: name, Channel: rt.Channel, ChannelType: rt.ChannelType.String(), ChannelPoint: rt.ChannelPoint,
 				Description: rt.Description, Source: rt.Pos.String()})
 		}
-		writeJSON(w, http.StatusOK, out)
+		httpapi.WriteJSON(w, http.StatusOK, out)
 	})
 }
 
 func (s *server) validation(w http.ResponseWriter, _ *http.Request) {
 	s.withModel(w, func(m *model.Model) {
 		r := m.Report
-		writeJSON(w, http.StatusOK, map[string]any{
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{
 			"orphans":               nonNil(r.UnroutedChannelPoints),
 			"unrouted_measurements": nonNil(r.UnroutedMeasurements),
 			"unrouted_actions":      nonNil(r.UnroutedActions),
@@ -339,7 +321,7 @@ type edgeView struct {
 func (s *server) calculations(w http.ResponseWriter, _ *http.Request) {
 	e := s.engine()
 	if e == nil {
-		problem(w, http.StatusServiceUnavailable, "No model", "modsrv has not loaded a model")
+		httpapi.Problem(w, http.StatusServiceUnavailable, "No model", "modsrv has not loaded a model")
 		return
 	}
 	e.mu.Lock()
@@ -360,22 +342,5 @@ func (s *server) calculations(w http.ResponseWriter, _ *http.Request) {
 		order = append(order, c.Name)
 	}
 	sort.SliceStable(edges, func(i, j int) bool { return edges[i].To < edges[j].To })
-	writeJSON(w, http.StatusOK, map[string]any{"nodes": nodes, "edges": edges, "order": order})
-}
-
-func (s *server) reloadHandler(w http.ResponseWriter, r *http.Request) {
-	reply := make(chan error, 1)
-	select {
-	case s.reloadReq <- reply:
-	case <-r.Context().Done():
-		return
-	case <-time.After(30 * time.Second):
-		problem(w, http.StatusServiceUnavailable, "Busy", "modsrv did not take the reload request")
-		return
-	}
-	if err := <-reply; err != nil {
-		problem(w, http.StatusUnprocessableEntity, "Reload refused; the running model is kept", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"nodes": nodes, "edges": edges, "order": order})
 }

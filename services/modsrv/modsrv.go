@@ -8,7 +8,6 @@ package modsrv
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,8 +21,6 @@ import (
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/model"
-	"github.com/voltageems/voltage/shared/obs"
-	"github.com/voltageems/voltage/shared/redisx"
 	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/statestore"
 )
@@ -84,24 +81,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return &service.ConfigError{Err: err}
 	}
 
-	rdb, err := redisx.Connect(ctx, cfg.Site.Site.Redis.URL, redisx.WithClientName("modsrv"))
+	base, err := service.Open(ctx, "modsrv", cfg.Site, log)
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", cfg.Site.Site.Redis.URL, err)
+		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb); err != nil {
-		log.Warn("redis is not reachable yet; modsrv starts anyway and routes once it answers", "url", cfg.Site.Site.Redis.URL, "err", err)
-	}
-
-	srv := obs.NewServer(log)
+	defer base.Close()
+	rdb, srv := base.Redis, base.HTTP
 	s := &server{
 		cfg: cfg, dir: dir, log: log, rdb: rdb,
-		store:     statestore.NewWriter(rdb, cfg.Site.Site.Redis.ChangesMaxLen),
-		metrics:   newMetrics(srv.Registry),
-		reloadReq: make(chan chan error),
+		store:   statestore.NewWriter(rdb, cfg.Site.Site.Redis.ChangesMaxLen),
+		metrics: newMetrics(srv.Registry),
 	}
 	srv.HandleProfiles()
-	srv.AddReadyCheck("redis", func(ctx context.Context) error { return redisx.Ping(ctx, rdb) })
 	srv.AddReadyCheck("routing", s.routingReady)
 	srv.AddReadyCheck("actions", func(context.Context) error {
 		if !s.actionsReady.Load() {
@@ -112,49 +103,28 @@ func Run(ctx context.Context, cfg Config) error {
 	s.routes(srv)
 
 	var wg sync.WaitGroup
-	httpErr := make(chan error, 1)
-	wg.Add(3)
-	go func() { defer wg.Done(); httpErr <- srv.Serve(ctx, cfg.HTTPAddr, cfg.Bound) }()
-	go func() { defer wg.Done(); service.Heartbeat(ctx, rdb, "modsrv", log) }()
 	ac := &actionConsumer{rdb: rdb, name: cfg.ConsumerName, model: s.model, log: log.With("part", "actions"),
 		metrics: s.metrics, claimAge: cfg.ActionClaimAge, ready: s.actionsReady.Store}
-	go func() { defer wg.Done(); ac.run(ctx) }()
+	wg.Go(func() { ac.run(ctx) })
 
 	s.start(ctx, m)
 	logReport(log, m)
 	log.Info("modsrv running", "model", m.Summary(), "http", cfg.HTTPAddr)
 
-	var runErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-httpErr:
-			runErr = err
-			break loop
-		case <-cfg.Reload:
-			if err := s.reload(ctx); err != nil {
-				log.Error("reload refused; keeping the running model", "err", err)
-			}
-		case reply := <-s.reloadReq:
-			reply <- s.reload(ctx)
-		}
-	}
+	err = base.Serve(ctx, cfg.HTTPAddr, cfg.Bound, cfg.Reload, s.reload)
 	cancel()
 	s.stop()
 	wg.Wait()
-	return runErr
+	return err
 }
 
 type server struct {
-	cfg       Config
-	dir       string
-	log       *slog.Logger
-	rdb       *redis.Client
-	store     *statestore.Writer
-	metrics   *metrics
-	reloadReq chan chan error
+	cfg     Config
+	dir     string
+	log     *slog.Logger
+	rdb     *redis.Client
+	store   *statestore.Writer
+	metrics *metrics
 
 	actionsReady atomic.Bool
 
