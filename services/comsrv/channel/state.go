@@ -75,6 +75,16 @@ func (pt *pointTable) Sample(t point.Type, s point.Sample) {
 	if !pt.changed(t, st, s) && !st.dirty && !integrityDue {
 		return
 	}
+	if s.TS == 0 {
+		s.TS = now.UnixMilli()
+	}
+	if st.known && s.TS == st.ts && (s.Value != st.value || s.Quality != st.quality) {
+		// Two different states of a point never share a timestamp: history keeps
+		// one sample per point and millisecond, and a reader must be able to tell
+		// the newer from the older. Two polls (or pushes) in one millisecond are
+		// told apart by a millisecond.
+		s.TS++
+	}
 	if s.Quality != point.Invalid || !st.known {
 		st.value, st.raw = s.Value, s.Raw
 	}

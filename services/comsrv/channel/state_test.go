@@ -171,3 +171,22 @@ func TestJitterStaysWithinHalfToFull(t *testing.T) {
 		}
 	}
 }
+
+func TestChangesInOneMillisecondGetDistinctTimestamps(t *testing.T) {
+	pt, _ := newTestTable(0, 0)
+	pt.Sample(point.Telemetry, point.Sample{ID: 1, Value: 1, TS: 5000})
+	pt.Sample(point.Telemetry, point.Sample{ID: 1, Value: 2, TS: 5000}) // same ms, new value
+	pt.Sample(point.Telemetry, point.Sample{ID: 1, Value: 2, TS: 5001}) // same ms as the bumped one, same value
+	pt.Sample(point.Telemetry, point.Sample{ID: 2, Value: 7})           // no timestamp: stamped on arrival
+	var ts []int64
+	for _, s := range pt.take()[point.Telemetry] {
+		if s.ID == 1 {
+			ts = append(ts, s.TS)
+		} else if s.TS == 0 {
+			t.Error("a sample without timestamp was queued without one")
+		}
+	}
+	if len(ts) != 3 || ts[0] != 5000 || ts[1] != 5001 || ts[2] != 5001 {
+		t.Fatalf("timestamps %v, want 5000 then 5001 for the new value (and an unchanged repeat may keep 5001)", ts)
+	}
+}
