@@ -1,9 +1,10 @@
 package netsrv
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/voltageems/voltage/shared/httpapi"
 )
 
 // LinkStatus is one link in GET /links.
@@ -55,24 +56,16 @@ func (s *server) listLinks(w http.ResponseWriter, _ *http.Request) {
 	for _, rl := range s.links() {
 		out = append(out, rl.status())
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *server) getLink(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	for _, rl := range s.links() {
 		if rl.cfg.Name == name {
-			writeJSON(w, http.StatusOK, rl.status())
+			httpapi.WriteJSON(w, http.StatusOK, rl.status())
 			return
 		}
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusNotFound)
-	_ = json.NewEncoder(w).Encode(map[string]any{"title": "link not found", "status": 404, "detail": "no running link named " + name})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	httpapi.Problem(w, http.StatusNotFound, "Link not found", "no running link named "+name)
 }

@@ -21,8 +21,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voltageems/voltage/shared/config"
-	"github.com/voltageems/voltage/shared/obs"
-	"github.com/voltageems/voltage/shared/redisx"
 	"github.com/voltageems/voltage/shared/service"
 )
 
@@ -57,16 +55,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &service.ConfigError{Err: err}
 	}
-	rdb, err := redisx.Connect(ctx, cfg.Site.Site.Redis.URL, redisx.WithClientName("netsrv"))
+	base, err := service.Open(ctx, "netsrv", cfg.Site, log)
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", cfg.Site.Site.Redis.URL, err)
+		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb); err != nil {
-		log.Warn("redis is not reachable yet; links start anyway and read once it answers", "url", cfg.Site.Site.Redis.URL, "err", err)
-	}
-
-	srv := obs.NewServer(log)
+	defer base.Close()
+	rdb, srv := base.Redis, base.HTTP
 	s := &server{
 		site: cfg.Site.Site.Site.ID, log: log, rdb: rdb,
 		metrics:       newMetrics(srv.Registry),
@@ -80,48 +74,27 @@ func Run(ctx context.Context, cfg Config) error {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	srv.AddReadyCheck("redis", func(ctx context.Context) error { return redisx.Ping(ctx, rdb) })
 	srv.AddReadyCheck("links", s.readyLinks)
 	srv.Handle("GET /links", http.HandlerFunc(s.listLinks))
 	srv.Handle("GET /links/{name}", http.HandlerFunc(s.getLink))
 
-	var wg sync.WaitGroup
-	httpErr := make(chan error, 1)
-	wg.Add(2)
-	go func() { defer wg.Done(); httpErr <- srv.Serve(ctx, cfg.HTTPAddr, cfg.Bound) }()
-	go func() { defer wg.Done(); service.Heartbeat(ctx, rdb, "netsrv", log) }()
-
 	if err := s.apply(ctx, fc); err != nil {
-		cancel()
 		s.stopAll()
-		wg.Wait()
 		return err
 	}
 	log.Info("netsrv running", "links", len(s.links()), "configured", len(fc.Links), "http", cfg.HTTPAddr)
 
-	var runErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-httpErr:
-			runErr = err
-			break loop
-		case <-cfg.Reload:
-			nfc, err := loadChecked(cfg.ConfigDir, cfg.DataDir)
-			if err == nil {
-				err = s.apply(ctx, nfc)
-			}
-			if err != nil {
-				log.Error("reload refused; keeping the running links", "err", err)
-			}
+	// A reload keeps unchanged links connected (apply compares fingerprints).
+	err = base.Serve(ctx, cfg.HTTPAddr, cfg.Bound, cfg.Reload, func(ctx context.Context) error {
+		nfc, err := loadChecked(cfg.ConfigDir, cfg.DataDir)
+		if err != nil {
+			return err
 		}
-	}
+		return s.apply(ctx, nfc)
+	})
 	cancel()
 	s.stopAll()
-	wg.Wait()
-	return runErr
+	return err
 }
 
 // loadChecked loads netsrv.yaml and checks that every enabled link's TLS material
