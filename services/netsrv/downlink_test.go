@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/voltageems/voltage/services/comsrv"
+	"github.com/voltageems/voltage/services/modsrv"
 	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
 	"github.com/voltageems/voltage/shared/testharness"
+	"github.com/voltageems/voltage/tools/sitetest"
 	"github.com/voltageems/voltage/tools/voltsim"
 )
 
@@ -37,10 +39,26 @@ func (s *site) startDevice() *voltsim.Sim {
 	s.write("comsrv/1/adjustment.csv", "point_id,signal_name,scale,offset,unit,reverse,data_type,min_value,max_value,step\n"+
 		"1,power_setpoint,1,0,kW,0,float,-100,100,\n2,mode,1,0,,0,int,0,4,1\n")
 	s.write("comsrv/1/mapping/adjustment_mapping.csv", mappingHeader+"1,1,16,100,float32,ABCD,\n2,1,6,110,uint16,,\n")
+	// The thing model: instance 5 is a PCS whose actions are routed to channel 1.
+	s.write("modsrv/products/test_pcs.yaml", `id: test_pcs
+name: Test PCS
+actions:
+  - {id: 1, name: power_setpoint, type: float, unit: kW, min: -100, max: 100}
+  - {id: 2, name: charge, type: int, min: 0, max: 4, step: 1}
+  - {id: 3, name: discharge, type: int, min: 0, max: 4, step: 1}
+`)
+	s.write("modsrv/instances.yaml", "instances:\n  - {id: 5, name: pcs5, product: test_pcs}\n")
+	s.write("modsrv/instances/pcs5/channel_routing.csv", "channel_id,channel_type,channel_point_id,instance_type,instance_point_id\n"+
+		"1,A,1,A,power_setpoint\n1,A,2,A,charge\n")
 	cfg, err := config.Load(s.dir)
 	if err != nil {
 		s.t.Fatalf("load site: %v", err)
 	}
+	// modsrv turns instance actions into channel commands (DESIGN §5).
+	sitetest.Run(s.t.(*testing.T), "modsrv", "/readyz", func(ctx context.Context, bound func(net.Addr)) error {
+		return modsrv.Run(ctx, modsrv.Config{Site: cfg, ConfigDir: s.dir, HTTPAddr: "127.0.0.1:0", Log: testLogger(s.t),
+			ConsumerName: "modsrv-test", Bound: bound})
+	})
 	sim, err := voltsim.New(cfg, voltsim.Options{Logger: testLogger(s.t), Seed: 1})
 	if err != nil {
 		s.t.Fatalf("voltsim: %v", err)
@@ -201,11 +219,15 @@ links:
 		t.Errorf("out-of-range write: reply %v", r)
 	}
 
-	// Instance actions go to inst:actions for modsrv (not running here, so the
-	// reply after write_timeout_s says pending); actions not allowed are rejected.
-	send("down/act", `{"id":"a1","point":"Charge","value":7}`)
-	if r := reply("down/act/reply", "a1"); r["status"] != "pending" || r["command_id"] == "" {
+	// Instance actions go through modsrv, which checks the product's limits and
+	// commands the routed channel point; actions not allowed are rejected.
+	sim.ResetWrites(1)
+	send("down/act", `{"id":"a1","point":"Charge","value":3}`)
+	if r := reply("down/act/reply", "a1"); r["status"] != "ok" || r["command_id"] == "" {
 		t.Errorf("allowed instance action: reply %v", r)
+	}
+	if w := sim.Writes(1); len(w) != 1 || w[0].Type != point.Adjustment || w[0].PointID != 2 || w[0].Value != 3 {
+		t.Errorf("device saw %+v, want one write A2 = 3 (instance 5's charge action)", w)
 	}
 	send("down/act", `{"id":"a2","point":"inst:5:A:discharge","value":1}`)
 	if r := reply("down/act/reply", "a2"); r["status"] != "rejected" {
@@ -217,7 +239,7 @@ links:
 		t.Fatalf("inst:actions has %d entries, want the one allowed action", len(entries))
 	}
 	a, err := command.ParseAction(entries[0].ID, entries[0].Values)
-	if err != nil || a.Instance != 5 || a.Action != "charge" || a.Value != 7 || a.Source != "cloud" || a.User != "netsrv:act" {
+	if err != nil || a.Instance != 5 || a.Action != "charge" || a.Value != 3 || a.Source != "cloud" || a.User != "netsrv:act" {
 		t.Errorf("action %+v, %v", a, err)
 	}
 

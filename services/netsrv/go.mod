@@ -9,6 +9,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/voltageems/voltage/services/comsrv v0.0.0
+	github.com/voltageems/voltage/services/modsrv v0.0.0
 	github.com/voltageems/voltage/shared v0.0.0
 	github.com/voltageems/voltage/tools v0.0.0
 	golang.org/x/time v0.16.0
@@ -18,6 +19,7 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/goburrow/serial v0.1.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
@@ -49,3 +51,5 @@ replace github.com/voltageems/voltage/shared => ../../shared
 replace github.com/voltageems/voltage/tools => ../../tools
 
 replace github.com/voltageems/voltage/services/comsrv => ../comsrv
+
+replace github.com/voltageems/voltage/services/modsrv => ../modsrv
