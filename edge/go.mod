@@ -7,6 +7,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/voltageems/voltage/services/alarmsrv v0.0.0
 	github.com/voltageems/voltage/services/comsrv v0.0.0
 	github.com/voltageems/voltage/services/hissrv v0.0.0
 	github.com/voltageems/voltage/services/modsrv v0.0.0
@@ -119,6 +120,7 @@ require (
 )
 
 replace (
+	github.com/voltageems/voltage/services/alarmsrv => ../services/alarmsrv
 	github.com/voltageems/voltage/services/comsrv => ../services/comsrv
 	github.com/voltageems/voltage/services/hissrv => ../services/hissrv
 	github.com/voltageems/voltage/services/modsrv => ../services/modsrv

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/voltageems/voltage/services/alarmsrv"
 	"github.com/voltageems/voltage/services/comsrv"
 	"github.com/voltageems/voltage/services/hissrv"
 	"github.com/voltageems/voltage/services/modsrv"
@@ -47,6 +48,10 @@ var edgeServices = []edgeService{
 	{"hissrv", func(ctx context.Context, env serviceEnv) error {
 		return hissrv.Run(ctx, hissrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
 			Log: env.Log, Reload: env.Reload, Bound: env.Bound, DataDir: env.DataDir})
+	}},
+	{"alarmsrv", func(ctx context.Context, env serviceEnv) error {
+		return alarmsrv.Run(ctx, alarmsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
+			Log: env.Log, Reload: env.Reload, Bound: env.Bound})
 	}},
 	{"netsrv", func(ctx context.Context, env serviceEnv) error {
 		return netsrv.Run(ctx, netsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,

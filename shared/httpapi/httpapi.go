@@ -51,6 +51,10 @@ func Problem(w http.ResponseWriter, status int, title, detail string, extra ...m
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// ErrEmptyBody is what ReadJSON returns (inside a *BodyError) for an empty body,
+// so a handler whose body is optional can accept it with errors.Is.
+var ErrEmptyBody = errors.New("empty; a JSON object is expected")
+
 // BodyError is a request body that cannot be used; answer it with 400.
 type BodyError struct{ Err error }
 
@@ -72,7 +76,7 @@ func ReadJSON(r *http.Request, dst any, limit int64) error {
 		return &BodyError{Err: fmt.Errorf("larger than %d bytes", limit)}
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return &BodyError{Err: errors.New("empty; a JSON object is expected")}
+		return &BodyError{Err: ErrEmptyBody}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

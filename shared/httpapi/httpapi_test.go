@@ -38,6 +38,9 @@ func TestReadJSON(t *testing.T) {
 	if err := httpapi.ReadJSON(req(`{"value": 1.5, "name": "x"}`), &ok, 0); err != nil || ok.Value != 1.5 || ok.Name != "x" {
 		t.Fatalf("%+v, %v", ok, err)
 	}
+	if err := httpapi.ReadJSON(req(" \n"), &ok, 0); !errors.Is(err, httpapi.ErrEmptyBody) {
+		t.Errorf("empty body: %v, want ErrEmptyBody", err)
+	}
 	for body, want := range map[string]string{
 		``:                          "empty",
 		`{"value": 1,}`:             "line 1, column 13",
