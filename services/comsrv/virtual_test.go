@@ -1,6 +1,7 @@
 package comsrv_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"testing"
@@ -84,4 +85,48 @@ func TestModbusAddressBaseAndRequestPause(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPolledSamplesCarryTheirPollCycleTime checks DESIGN §2's timestamps for polled
+// channels: every value of one poll shares the poll cycle's scheduled time, and
+// polls are exactly one interval apart (no jitter from when replies arrived).
+func TestPolledSamplesCarryTheirPollCycleTime(t *testing.T) {
+	s := startStack(t, files{
+		"comsrv/channels.yaml": `channels:
+  - id: 5
+    name: virt
+    protocol: virtual
+    enabled: true
+    parameters:
+      poll_interval_ms: 40
+      generators:
+        - {type: T, point: 1, kind: ramp, value: 0, amplitude: 1000, period_ms: 100000}
+        - {type: T, point: 2, kind: ramp, value: 0, amplitude: 500, period_ms: 100000}
+`,
+		"comsrv/5/telemetry.csv": pointHeader + "1,a,1,0,,0,float,\n2,b,1,0,,0,float,\n",
+	})
+	tsKey := keyspace.ChannelTimestamps(5, point.Telemetry)
+	var stamps []int64
+	testharness.Eventually(t, 10*time.Second, func() error {
+		ts := s.rdb.HMGet(context.Background(), tsKey, "1", "2").Val()
+		if ts[0] == nil || ts[1] == nil {
+			return fmt.Errorf("no timestamps yet")
+		}
+		if ts[0] != ts[1] {
+			return fmt.Errorf("the points of one poll have timestamps %v and %v", ts[0], ts[1])
+		}
+		v, _ := strconv.ParseInt(ts[0].(string), 10, 64)
+		if len(stamps) == 0 || stamps[len(stamps)-1] != v {
+			stamps = append(stamps, v)
+		}
+		if len(stamps) < 5 {
+			return fmt.Errorf("%d poll times seen", len(stamps))
+		}
+		return nil
+	})
+	for i := 1; i < len(stamps); i++ {
+		if d := stamps[i] - stamps[i-1]; d <= 0 || d%40 != 0 {
+			t.Fatalf("poll times %v: %d ms apart, want a multiple of the 40 ms interval", stamps, d)
+		}
+	}
 }

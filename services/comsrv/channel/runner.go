@@ -204,12 +204,16 @@ func (r *Runner) Run(ctx context.Context) error {
 // serve polls and executes writes until the link fails or ctx is done.
 func (r *Runner) serve(ctx context.Context) error {
 	interval := r.acq.PollInterval()
+	start := time.Now()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	// Polls run on the grid start + k × interval, and their samples carry the
+	// grid time (protocol.PollTime), not whenever the ticker got to run.
+	pollAt := start
 	pollNow := true
 	for {
 		if pollNow {
-			if err := r.poll(ctx); err != nil {
+			if err := r.poll(protocol.WithPollTime(ctx, pollAt.UnixMilli())); err != nil {
 				return err
 			}
 			pollNow = false
@@ -226,8 +230,8 @@ func (r *Runner) serve(ctx context.Context) error {
 			return ctx.Err()
 		case w := <-r.writes:
 			r.execute(w)
-		case <-tick.C:
-			pollNow = true
+		case t := <-tick.C:
+			pollAt, pollNow = start.Add(t.Sub(start).Round(interval)), true
 		case <-r.table.notify: // pushed data between polls
 			r.flush(ctx)
 		}

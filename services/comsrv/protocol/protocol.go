@@ -99,5 +99,27 @@ func Names() []string {
 // ErrReadOnly is returned by Write for a point that cannot be written.
 var ErrReadOnly = errors.New("point is read-only")
 
-// Now is the clock drivers stamp samples with (Unix ms).
+// Now is the clock drivers stamp samples with (Unix ms) when they are not
+// answering a poll: pushed data without a device time tag.
 func Now() int64 { return time.Now().UnixMilli() }
+
+type pollTimeKey struct{}
+
+// WithPollTime gives a Poll the scheduled time of its poll cycle (Unix ms). The
+// runner's polls run on a fixed grid (start + k × poll interval).
+func WithPollTime(ctx context.Context, ms int64) context.Context {
+	return context.WithValue(ctx, pollTimeKey{}, ms)
+}
+
+// PollTime is the timestamp a polling driver gives the samples of one Poll: the
+// scheduled time of its poll cycle, or Now outside one. Every value of a poll
+// then shares one timestamp (a consistent snapshot of the link), consecutive
+// polls are exactly one interval apart — which is what lets history store a
+// sample in under two bytes — and the error is bounded by the poll's own
+// duration, the same uncertainty as when the device took the value.
+func PollTime(ctx context.Context) int64 {
+	if ms, ok := ctx.Value(pollTimeKey{}).(int64); ok {
+		return ms
+	}
+	return Now()
+}

@@ -44,7 +44,32 @@ const (
 
 var pow10 = [...]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6}
 
-// encodeValue boxes v when it is a short decimal.
+// encodeValueLike boxes v with the number of decimals the series' previous value
+// had (prev, -1 = none) when that still represents v exactly, else as
+// encodeValue does, and returns the decimals used (-1 when v is not boxed).
+// Keeping the decimals matters: a walk 229.9 → 230.0 → 230.1 boxed as 2299/10,
+// 230/1, 2301/10 changes d and most of n twice (~50 bits each), where 2299,
+// 2300, 2301 at d = 1 differ in a few low bits.
+func encodeValueLike(v float64, prev int) (float64, int) {
+	if prev >= 0 && prev < len(pow10) && !math.IsNaN(v) && !math.IsInf(v, 0) {
+		a, p := math.Abs(v), pow10[prev]
+		if n := math.Round(a * p); n < 1<<48 && n/p == a {
+			var sign uint64
+			if math.Signbit(v) {
+				sign = 1 << 63
+			}
+			return math.Float64frombits(sign | boxMask | uint64(prev)<<boxDShift | reverse48(uint64(n))), prev
+		}
+	}
+	b := encodeValue(v)
+	bits := math.Float64bits(b)
+	if bits&boxMask != boxMask || math.IsNaN(v) {
+		return b, -1
+	}
+	return b, int((bits >> boxDShift) & 7)
+}
+
+// encodeValue boxes v when it is a short decimal, with the fewest decimals.
 func encodeValue(v float64) float64 {
 	if math.IsNaN(v) {
 		return math.Float64frombits(boxMask | boxNaN<<boxDShift)

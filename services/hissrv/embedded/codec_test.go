@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"math"
+	"math/bits"
 	"testing"
 )
 
@@ -48,5 +49,40 @@ func FuzzBoxing(f *testing.F) {
 		if !math.IsNaN(v) && math.IsNaN(e) && math.Float64bits(e)&boxMask != boxMask {
 			t.Fatalf("%#x encoded as a NaN outside the box", bits)
 		}
+		// With any previous decimals, the value still comes back bit-exact.
+		for prev := -1; prev <= 7; prev++ {
+			e, d := encodeValueLike(v, prev)
+			if got := decodeValue(e); !sameBits(got, v) {
+				t.Fatalf("%#x after decimals %d: decoded %#x", bits, prev, math.Float64bits(got))
+			}
+			if d >= 0 && (math.Float64bits(e)>>boxDShift)&7 != uint64(d) {
+				t.Fatalf("%#x: reported decimals %d, boxed %#x", bits, d, math.Float64bits(e))
+			}
+		}
 	})
+}
+
+func TestDecimalsAreKeptAcrossWholeNumbers(t *testing.T) {
+	// 229.9 → 230 → 230.1 stays at one decimal: only the low bits of n change.
+	prev := -1
+	var boxed []uint64
+	for _, v := range []float64{229.9, 230, 230.1} {
+		e, d := encodeValueLike(v, prev)
+		if d != 1 {
+			t.Fatalf("%v boxed with %d decimals, want 1 (kept from %v)", v, d, prev)
+		}
+		if decodeValue(e) != v {
+			t.Fatalf("%v decoded as %v", v, decodeValue(e))
+		}
+		boxed, prev = append(boxed, math.Float64bits(e)), d
+	}
+	for i := 1; i < len(boxed); i++ {
+		if x := boxed[i] ^ boxed[i-1]; bits.OnesCount64(x) > 8 {
+			t.Errorf("XOR of neighbours has %d bits set; want only n's low bits", bits.OnesCount64(x))
+		}
+	}
+	// A value the kept decimals cannot hold takes the fewest that can.
+	if _, d := encodeValueLike(230.25, 1); d != 2 {
+		t.Errorf("230.25 after one decimal: %d decimals, want 2", d)
+	}
 }

@@ -105,6 +105,9 @@ type seriesRef struct {
 	ref  storage.SeriesRef
 	lset labels.Labels
 	last int64 // newest time stored; a sample at or before it is a repeat or out of order
+	// decimals is the number of decimals of the last boxed value (see codec.go),
+	// reused while it still represents the value exactly; -1 when unknown.
+	decimals int
 }
 
 type tier struct {
@@ -271,7 +274,8 @@ func (s *Store) Write(ctx context.Context, samples []sample.Sample) (WriteStats,
 			}
 			continue
 		}
-		ref, err := app.Append(r.ref, r.lset, smp.TS, encodeValue(smp.Value))
+		boxed, decimals := encodeValueLike(smp.Value, r.decimals)
+		ref, err := app.Append(r.ref, r.lset, smp.TS, boxed)
 		if err != nil {
 			if isSampleError(err) {
 				st.Rejected++
@@ -280,7 +284,7 @@ func (s *Store) Write(ctx context.Context, samples []sample.Sample) (WriteStats,
 			_ = app.Rollback()
 			return WriteStats{}, fmt.Errorf("append %s: %w", smp.Point, err)
 		}
-		r.ref, r.last = ref, smp.TS
+		r.ref, r.last, r.decimals = ref, smp.TS, decimals
 		st.Appended++
 		acc = append(acc, int32(i))
 		if err := s.appendQuality(app, smp); err != nil {
@@ -313,7 +317,7 @@ func (s *Store) Write(ctx context.Context, samples []sample.Sample) (WriteStats,
 
 func (s *Store) newRef(p sample.Point, metric string) *seriesRef {
 	p.AppendLabels(&s.scratch, metric, s.opts.Site)
-	return &seriesRef{lset: s.scratch.Labels(), last: math.MinInt64}
+	return &seriesRef{lset: s.scratch.Labels(), last: math.MinInt64, decimals: -1}
 }
 
 // forgetRefs drops the cached series state after a failed commit: the newest

@@ -141,7 +141,8 @@ func reportMemory(b *testing.B) {
 }
 
 // realisticDay writes `hours` of a site's data the way comsrv reports it: a poll
-// every second stamped with a few ms of jitter; 40 % fast telemetry (voltages,
+// every second, stamped with the poll cycle's time as comsrv does (or with a
+// few ms of jitter, as a source stamping arrival times would); 40 % fast telemetry (voltages,
 // powers: a 0.1-resolution value that changes at most polls), 30 % slow telemetry
 // (temperatures, SOC: a change every 10–60 s), 30 % signals (a change now and
 // then); every point is rewritten at the 60 s integrity interval when unchanged.
@@ -195,7 +196,7 @@ func realisticDay(b *testing.B, s *embedded.Store, points int, hours int, jitter
 					changed = true
 				}
 			}
-			ts := poll // stamped when the response arrived: jitterMS of spread
+			ts := poll // comsrv stamps a poll's values with the poll cycle's time; jitterMS > 0 models a source that stamps arrival times
 			if jitterMS > 0 {
 				ts += int64(rng.IntN(jitterMS + 1))
 			}

@@ -109,7 +109,7 @@ func (d *Driver) Poll(ctx context.Context, sink protocol.Sink) error {
 		}
 		ok++
 		raw := float64(v)
-		sink.Sample(ln.pt.Type, point.Sample{ID: ln.pt.ID, Raw: raw, TS: protocol.Now(), Quality: point.Good,
+		sink.Sample(ln.pt.Type, point.Sample{ID: ln.pt.ID, Raw: raw, TS: protocol.PollTime(ctx), Quality: point.Good,
 			Value: point.Engineering(raw, 1, 0, ln.pt.Reverse)})
 	}
 	if ok == 0 && lastErr != nil {

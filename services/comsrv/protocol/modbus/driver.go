@@ -183,7 +183,7 @@ func (d *Driver) Poll(ctx context.Context, sink protocol.Sink) error {
 		case err == nil:
 			answered++
 			st.failures, st.nextTry, st.lastError = 0, time.Time{}, nil
-			d.deliver(sink, r, regs, bits, protocol.Now())
+			d.deliver(sink, r, regs, bits, protocol.PollTime(ctx))
 		case isLinkError(err):
 			return fmt.Errorf("slave %d fc %d address %d: %w", r.Slave, r.Function, r.Address, err)
 		default:

@@ -86,9 +86,9 @@ func (d *Driver) Connect(context.Context, protocol.Sink) error {
 func (d *Driver) Close() error { return nil }
 
 // Poll implements protocol.Driver.
-func (d *Driver) Poll(_ context.Context, sink protocol.Sink) error {
-	now := time.Now()
-	ts := now.UnixMilli()
+func (d *Driver) Poll(ctx context.Context, sink protocol.Sink) error {
+	ts := protocol.PollTime(ctx)
+	now := time.UnixMilli(ts)
 	elapsed := float64(now.Sub(d.start).Milliseconds())
 	for _, g := range d.gens {
 		v := d.value(g, elapsed)
