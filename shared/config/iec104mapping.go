@@ -161,21 +161,7 @@ var iec104Columns = columns{
 }
 
 // iec104Table is one parsed {type}_mapping.csv of an iec104 channel.
-type iec104Table struct {
-	path   string
-	absent bool
-	rows   []iec104Row
-	failed map[point.ID]bool
-	broken bool
-}
-
-type iec104Row struct {
-	id    point.ID
-	idPos Position
-	m     IEC104Mapping
-}
-
-func (mt *iec104Table) settled(id point.ID) bool { return !mt.broken && !mt.failed[id] }
+type iec104Table = mappingTable[IEC104Mapping]
 
 // loadIEC104Mapping reads the mapping table of one point type of an iec104 channel
 // and joins it to the point table: every point needs exactly one row.
@@ -227,7 +213,7 @@ func parseIEC104Mapping(path string, typ point.Type, src []byte, l *errList) iec
 			continue
 		}
 		addrLine[a] = r.line
-		mt.rows = append(mt.rows, iec104Row{id: id, idPos: t.fieldPos(r, "point_id"), m: m})
+		mt.rows = append(mt.rows, mappingRow[IEC104Mapping]{id: id, idPos: t.fieldPos(r, "point_id"), m: m})
 	}
 	return mt
 }
@@ -307,38 +293,7 @@ func typeNames(list []IEC104TypeID) string {
 	return strings.Join(parts, ", ")
 }
 
-// joinIEC104 attaches every mapping row to its point, and reports rows without a
-// point and points without a row.
+// joinIEC104 attaches every IEC 104 mapping row to its point.
 func joinIEC104(pt *pointTable, mt *iec104Table, l *errList) {
-	index := make(map[point.ID]int, len(pt.points))
-	for i, p := range pt.points {
-		index[p.ID] = i
-	}
-	for _, row := range mt.rows {
-		i, ok := index[row.id]
-		if !ok {
-			if pt.settled(row.id) {
-				l.add(row.idPos, "point_id %d is not in %s", row.id, pt.path)
-			}
-			continue
-		}
-		m := row.m
-		pt.points[i].IEC104 = &m
-	}
-	var unmapped []point.ID
-	for _, p := range pt.points {
-		if p.IEC104 == nil && mt.settled(p.ID) {
-			unmapped = append(unmapped, p.ID)
-		}
-	}
-	if len(unmapped) == 0 {
-		return
-	}
-	if mt.absent {
-		l.add(Position{File: mt.path}, "file missing: this is an IEC 104 channel, so each point of %s needs a mapping row here (point_id %s)",
-			pt.path, formatIDs(unmapped))
-		return
-	}
-	l.add(Position{File: mt.path}, "no mapping row for %d point(s) of %s: point_id %s (every point of an IEC 104 channel needs exactly one)",
-		len(unmapped), pt.path, formatIDs(unmapped))
+	mt.join(pt, "an IEC 104 channel", func(p *Point, m IEC104Mapping) { p.IEC104 = &m }, func(p *Point) bool { return p.IEC104 != nil }, l)
 }

@@ -24,24 +24,8 @@ const (
 	fcWriteRegisters     = 16
 )
 
-// modbusTable is one parsed {type}_mapping.csv.
-type modbusTable struct {
-	path   string
-	absent bool // the file does not exist
-	rows   []modbusRow
-	failed map[point.ID]bool // ids of rows left out because of an error
-	broken bool              // see csvTable.broken
-}
-
-type modbusRow struct {
-	id    point.ID
-	idPos Position
-	m     ModbusMapping
-}
-
-func (mt *modbusTable) settled(id point.ID) bool {
-	return !mt.broken && !mt.failed[id]
-}
+// modbusTable is one parsed Modbus {type}_mapping.csv.
+type modbusTable = mappingTable[ModbusMapping]
 
 // parseModbusMapping parses a Modbus mapping table of points of type typ. base is the
 // channel's address_base: 1 when the table numbers registers from 1.
@@ -66,7 +50,7 @@ func parseModbusMapping(path string, typ point.Type, src []byte, base uint16, l 
 			mt.failed[id] = true
 			continue
 		}
-		mt.rows = append(mt.rows, modbusRow{id: id, idPos: t.fieldPos(r, "point_id"), m: m})
+		mt.rows = append(mt.rows, mappingRow[ModbusMapping]{id: id, idPos: t.fieldPos(r, "point_id"), m: m})
 	}
 	return mt
 }
@@ -186,38 +170,7 @@ func checkFunctionCodeFits(rr *rowReader, typ point.Type, read, write uint8, dt 
 	}
 }
 
-// joinModbus attaches every mapping row to its point, and reports rows without a
-// point and points without a row.
+// joinModbus attaches every Modbus mapping row to its point.
 func joinModbus(pt *pointTable, mt *modbusTable, l *errList) {
-	index := make(map[point.ID]int, len(pt.points))
-	for i, p := range pt.points {
-		index[p.ID] = i
-	}
-	for _, row := range mt.rows {
-		i, ok := index[row.id]
-		if !ok {
-			if pt.settled(row.id) {
-				l.add(row.idPos, "point_id %d is not in %s", row.id, pt.path)
-			}
-			continue
-		}
-		m := row.m
-		pt.points[i].Modbus = &m
-	}
-	var unmapped []point.ID
-	for _, p := range pt.points {
-		if p.Modbus == nil && mt.settled(p.ID) {
-			unmapped = append(unmapped, p.ID)
-		}
-	}
-	if len(unmapped) == 0 {
-		return
-	}
-	if mt.absent {
-		l.add(Position{File: mt.path}, "file missing: this is a Modbus channel, so each point of %s needs a mapping row here (point_id %s)",
-			pt.path, formatIDs(unmapped))
-		return
-	}
-	l.add(Position{File: mt.path}, "no mapping row for %d point(s) of %s: point_id %s (every point of a Modbus channel needs exactly one)",
-		len(unmapped), pt.path, formatIDs(unmapped))
+	mt.join(pt, "a Modbus channel", func(p *Point, m ModbusMapping) { p.Modbus = &m }, func(p *Point) bool { return p.Modbus != nil }, l)
 }
