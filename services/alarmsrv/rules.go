@@ -11,10 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/expression"
 	"github.com/voltageems/voltage/shared/model"
@@ -244,28 +240,28 @@ func ParseRules(path string, src []byte, site *config.Config, m *model.Model) (*
 const defaultMaxEvents = 100_000
 
 func compile(path string, src []byte, doc RulesDoc, site *config.Config, m *model.Model, l *errList) *RuleSet {
-	y := parsePositions(path, src)
+	y := config.ParseYAMLFile(path, src)
 	rs := &RuleSet{Path: path, Doc: doc, FlapWindow: time.Minute, MaxEvents: defaultMaxEvents}
 	if f := doc.Flapping; f != nil {
 		if f.Transitions < 0 || f.Transitions == 1 {
-			l.add(y.pos("$.flapping.transitions"), "flapping.transitions: want 0 (off) or at least 2")
+			l.add(y.Pos("$.flapping.transitions"), "flapping.transitions: want 0 (off) or at least 2")
 		}
 		rs.FlapCount = f.Transitions
 		if f.Window != "" {
 			rs.FlapWindow = duration(y, l, f.Window, "$.flapping.window", "flapping.window")
 		}
 		if rs.FlapCount > 0 && rs.FlapWindow <= 0 {
-			l.add(y.pos("$.flapping.window"), "flapping.window: want a positive duration such as 60s")
+			l.add(y.Pos("$.flapping.window"), "flapping.window: want a positive duration such as 60s")
 		}
 	}
 	if h := doc.History; h != nil {
 		if h.MaxEvents < 100 {
-			l.add(y.pos("$.history.max_events"), "history.max_events: want at least 100")
+			l.add(y.Pos("$.history.max_events"), "history.max_events: want at least 100")
 		}
 		rs.MaxEvents = h.MaxEvents
 	}
 	if len(doc.Alarms) > MaxRules {
-		l.add(y.pos("$.alarms"), "%d rules; at most %d", len(doc.Alarms), MaxRules)
+		l.add(y.Pos("$.alarms"), "%d rules; at most %d", len(doc.Alarms), MaxRules)
 		return rs
 	}
 	names := map[string]bool{}
@@ -275,7 +271,7 @@ func compile(path string, src []byte, doc RulesDoc, site *config.Config, m *mode
 			continue
 		}
 		if names[ch.Name] {
-			l.add(y.pos("$.notifications[%d].name", i), "notification channel %q is defined twice", ch.Name)
+			l.add(y.Pos("$.notifications[%d].name", i), "notification channel %q is defined twice", ch.Name)
 			continue
 		}
 		names[ch.Name] = true
@@ -289,7 +285,7 @@ func compile(path string, src []byte, doc RulesDoc, site *config.Config, m *mode
 			continue
 		}
 		if prev, dup := ids[r.ID]; dup {
-			l.add(y.pos("$.alarms[%d].id", i), "alarm rule id %q is also used at %s", r.ID, prev)
+			l.add(y.Pos("$.alarms[%d].id", i), "alarm rule id %q is also used at %s", r.ID, prev)
 			continue
 		}
 		ids[r.ID] = r.Pos
@@ -304,14 +300,14 @@ func compile(path string, src []byte, doc RulesDoc, site *config.Config, m *mode
 	return rs
 }
 
-func compileRule(y *yamlFile, l *errList, i int, d RuleDoc, site *config.Config, m *model.Model) *Rule {
+func compileRule(y *config.YAMLFile, l *errList, i int, d RuleDoc, site *config.Config, m *model.Model) *Rule {
 	at := func(field string) config.Position {
 		if field != "" {
-			if p := y.pos("$.alarms[%d].%s", i, field); p.Line > 0 {
+			if p := y.Pos("$.alarms[%d].%s", i, field); p.Line > 0 {
 				return p
 			}
 		}
-		return y.pos("$.alarms[%d]", i) // a missing key: the rule
+		return y.Pos("$.alarms[%d]", i) // a missing key: the rule
 	}
 	n := len(l.errs)
 	r := &Rule{Doc: d, ID: d.ID, Name: d.Name, Kind: d.Kind, Deadband: d.Deadband, Rate: d.Rate, Message: d.Message, Pos: at("")}
@@ -386,19 +382,19 @@ func compileRule(y *yamlFile, l *errList, i int, d RuleDoc, site *config.Config,
 				continue
 			}
 			if math.IsNaN(ld.Value) || math.IsInf(ld.Value, 0) {
-				l.add(y.pos("$.alarms[%d].limits.%s.value", i, lv), "alarm rule %s: limit %s must be a finite number", d.ID, lv)
+				l.add(y.Pos("$.alarms[%d].limits.%s.value", i, lv), "alarm rule %s: limit %s must be a finite number", d.ID, lv)
 			}
 			sev := ld.Severity
 			if sev == "" {
 				sev = map[string]string{"hh": notify.Critical, "h": notify.Major, "l": notify.Major, "ll": notify.Critical}[lv]
 			} else if !slices.Contains(notify.Severities, sev) {
-				l.add(y.pos("$.alarms[%d].limits.%s.severity", i, lv), "alarm rule %s: severity %q; want one of %s", d.ID, sev, strings.Join(notify.Severities, ", "))
+				l.add(y.Pos("$.alarms[%d].limits.%s.severity", i, lv), "alarm rule %s: severity %q; want one of %s", d.ID, sev, strings.Join(notify.Severities, ", "))
 			}
 			r.Limits = append(r.Limits, Limit{Level: lv, Value: ld.Value, Severity: sev, High: lv[0] == 'h'})
 		}
 		for lv := range d.Limits {
 			if !slices.Contains(Levels, lv) {
-				l.add(y.pos("$.alarms[%d].limits.%s", i, lv), "alarm rule %s: limit %q; want hh, h, l or ll", d.ID, lv)
+				l.add(y.Pos("$.alarms[%d].limits.%s", i, lv), "alarm rule %s: limit %q; want hh, h, l or ll", d.ID, lv)
 			}
 		}
 		lim := map[string]float64{}
@@ -470,13 +466,13 @@ func (r *Rule) keys() []string {
 	return out
 }
 
-func duration(y *yamlFile, l *errList, s, path, what string) time.Duration {
+func duration(y *config.YAMLFile, l *errList, s, path, what string) time.Duration {
 	if s == "" {
 		return 0
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		l.add(y.pos("%s", path), "%s %q: want a duration such as 500ms, 10s or 5m", what, s)
+		l.add(y.Pos("%s", path), "%s %q: want a duration such as 500ms, 10s or 5m", what, s)
 		return 0
 	}
 	return d
@@ -497,45 +493,4 @@ func (l *errList) err(dir string) error {
 		return a.Pos.Column - b.Pos.Column
 	})
 	return &config.LoadError{Dir: dir, Errors: l.errs}
-}
-
-// yamlFile finds the positions of values by YAML path, for errors found after
-// decoding.
-type yamlFile struct {
-	path string
-	file *ast.File
-}
-
-func parsePositions(path string, src []byte) *yamlFile {
-	y := &yamlFile{path: path}
-	_ = config.GuardYAML(func() error {
-		f, err := parser.ParseBytes(src, 0)
-		if err == nil {
-			y.file = f
-		}
-		return nil
-	})
-	return y
-}
-
-// pos returns the position of the value at a YAML path, or the file's.
-func (y *yamlFile) pos(path string, args ...any) config.Position {
-	p := config.Position{File: y.path}
-	if y.file == nil {
-		return p
-	}
-	yp, err := yaml.PathString(fmt.Sprintf(path, args...))
-	if err != nil {
-		return p
-	}
-	var n ast.Node
-	_ = config.GuardYAML(func() error {
-		n, _ = yp.FilterFile(y.file)
-		return nil
-	})
-	if n == nil || n.GetToken() == nil || n.GetToken().Position == nil {
-		return p
-	}
-	p.Line, p.Column = n.GetToken().Position.Line, n.GetToken().Position.Column
-	return p
 }

@@ -174,12 +174,12 @@ const (
 // Events a channel can be sent (Events in the channel config).
 var notifiable = []string{EventRaised, EventCleared, EventEscalated, EventFlapping, EventRequest}
 
-func compileChannel(y *yamlFile, l *errList, i int, d ChannelDoc) *Channel {
+func compileChannel(y *config.YAMLFile, l *errList, i int, d ChannelDoc) *Channel {
 	at := func(f string) config.Position {
-		if p := y.pos("$.notifications[%d].%s", i, f); p.Line > 0 {
+		if p := y.Pos("$.notifications[%d].%s", i, f); p.Line > 0 {
 			return p
 		}
-		return y.pos("$.notifications[%d]", i)
+		return y.Pos("$.notifications[%d]", i)
 	}
 	n := len(l.errs)
 	c := &Channel{Doc: d, Name: d.Name, Type: d.Type}

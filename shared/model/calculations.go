@@ -32,22 +32,22 @@ func (m *Model) loadCalculations(path string, src []byte, l *errList) {
 		l.addErr(err)
 		return
 	}
-	y := parseYAMLPositions(path, src)
+	y := config.ParseYAMLFile(path, src)
 	lines := strings.Split(string(src), "\n")
 	names := map[string]*Calculation{}
 	res := &resolver{m: m}
 	for i, e := range f.Calculations {
-		c := &Calculation{Name: e.Name, Expression: e.Expression, Description: e.Description, Pos: y.pos("$.calculations[%d]", i)}
+		c := &Calculation{Name: e.Name, Expression: e.Expression, Description: e.Description, Pos: y.Pos("$.calculations[%d]", i)}
 		if e.Enabled != nil && !*e.Enabled {
 			continue
 		}
 		ok := true
 		switch {
 		case !isName(e.Name):
-			l.add(y.pos("$.calculations[%d].name", i), "calculation name %q: want lowercase letters, digits and _", e.Name)
+			l.add(y.Pos("$.calculations[%d].name", i), "calculation name %q: want lowercase letters, digits and _", e.Name)
 			ok = false
 		case names[e.Name] != nil:
-			l.add(y.pos("$.calculations[%d].name", i), "calculation %s is also defined at line %d", e.Name, names[e.Name].Pos.Line)
+			l.add(y.Pos("$.calculations[%d].name", i), "calculation %s is also defined at line %d", e.Name, names[e.Name].Pos.Line)
 			ok = false
 		}
 		c.Instance = m.byName[e.Instance]
@@ -55,22 +55,22 @@ func (m *Model) loadCalculations(path string, src []byte, l *errList) {
 			continue // its entry in instances.yaml is reported
 		}
 		if c.Instance == nil {
-			l.add(y.pos("$.calculations[%d].instance", i), "calculation %s: no instance named %q", e.Name, e.Instance)
+			l.add(y.Pos("$.calculations[%d].instance", i), "calculation %s: no instance named %q", e.Name, e.Instance)
 			continue
 		}
 		def := measurementOf(c.Instance.Product, e.Measurement)
 		if def == nil {
-			l.add(y.pos("$.calculations[%d].measurement", i), "calculation %s: product %s has no measurement %v", e.Name, c.Instance.Product.ID, e.Measurement)
+			l.add(y.Pos("$.calculations[%d].measurement", i), "calculation %s: product %s has no measurement %v", e.Name, c.Instance.Product.ID, e.Measurement)
 			continue
 		}
 		c.Point = def.ID
 		out := PointRef{c.Instance.ID, c.Point}
 		if rt := m.meas[out]; rt != nil {
-			l.add(y.pos("$.calculations[%d].measurement", i), "calculation %s: %s.%s is already routed from channel %d (%s)", e.Name, c.Instance.Name, def.Name, rt.Channel, rt.Pos)
+			l.add(y.Pos("$.calculations[%d].measurement", i), "calculation %s: %s.%s is already routed from channel %d (%s)", e.Name, c.Instance.Name, def.Name, rt.Channel, rt.Pos)
 			ok = false
 		}
 		if prev := m.calcOut[out]; prev != nil {
-			l.add(y.pos("$.calculations[%d].measurement", i), "calculation %s: %s.%s is already written by calculation %s", e.Name, c.Instance.Name, def.Name, prev.Name)
+			l.add(y.Pos("$.calculations[%d].measurement", i), "calculation %s: %s.%s is already written by calculation %s", e.Name, c.Instance.Name, def.Name, prev.Name)
 			ok = false
 		}
 		prog, err := expression.Compile(e.Expression, res)
@@ -118,8 +118,8 @@ func measurementOf(p *Product, v any) *PointDef {
 }
 
 // expressionPos maps an expression error to its place in the file.
-func expressionPos(y *yamlFile, lines []string, i int, err error) config.Position {
-	pos, block := y.scalarStart("$.calculations[%d].expression", i)
+func expressionPos(y *config.YAMLFile, lines []string, i int, err error) config.Position {
+	pos, block := y.ScalarStart("$.calculations[%d].expression", i)
 	var ee *expression.Error
 	if !errors.As(err, &ee) || pos.Line == 0 {
 		return pos

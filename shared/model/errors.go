@@ -5,11 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
-
 	"github.com/voltageems/voltage/shared/config"
 )
 
@@ -48,73 +43,4 @@ func (l *errList) result(dir string) error {
 			cmp.Compare(a.Pos.Column, b.Pos.Column))
 	})
 	return &config.LoadError{Dir: dir, Errors: errs}
-}
-
-// yamlFile is a parsed YAML file kept for the positions of its values.
-type yamlFile struct {
-	path string
-	file *ast.File
-}
-
-func parseYAMLPositions(path string, src []byte) *yamlFile {
-	y := &yamlFile{path: path}
-	_ = config.GuardYAML(func() error {
-		f, err := parser.ParseBytes(src, 0)
-		if err == nil {
-			y.file = f
-		}
-		return nil
-	})
-	return y
-}
-
-// pos returns the position of the value at a YAML path ("$.instances[2].product"),
-// falling back to the file when it is not found.
-func (y *yamlFile) pos(path string, args ...any) config.Position {
-	p := config.Position{File: y.path}
-	if y == nil || y.file == nil {
-		return p
-	}
-	yp, err := yaml.PathString(fmt.Sprintf(path, args...))
-	if err != nil {
-		return p
-	}
-	var n ast.Node
-	_ = config.GuardYAML(func() error {
-		n, _ = yp.FilterFile(y.file)
-		return nil
-	})
-	if n == nil || n.GetToken() == nil || n.GetToken().Position == nil {
-		return p
-	}
-	tk := n.GetToken().Position
-	p.Line, p.Column = tk.Line, tk.Column
-	return p
-}
-
-// scalarStart returns where the text of the scalar at path starts (after an opening
-// quote) and whether it is a block scalar, whose text starts on the next line.
-func (y *yamlFile) scalarStart(path string, args ...any) (config.Position, bool) {
-	p := y.pos(path, args...)
-	if y == nil || y.file == nil {
-		return p, false
-	}
-	yp, err := yaml.PathString(fmt.Sprintf(path, args...))
-	if err != nil {
-		return p, false
-	}
-	var n ast.Node
-	_ = config.GuardYAML(func() error {
-		n, _ = yp.FilterFile(y.file)
-		return nil
-	})
-	switch v := n.(type) {
-	case *ast.StringNode:
-		if tk := v.GetToken(); tk != nil && (tk.Type == token.DoubleQuoteType || tk.Type == token.SingleQuoteType) {
-			p.Column++
-		}
-	case *ast.LiteralNode:
-		return p, true
-	}
-	return p, false
 }

@@ -37,32 +37,32 @@ func loadInstances(path string, src []byte, products map[string]*Product, reject
 		l.addErr(err)
 		return nil
 	}
-	y := parseYAMLPositions(path, src)
+	y := config.ParseYAMLFile(path, src)
 	byID := map[uint32]*Instance{}
 	byName := map[string]*Instance{}
 	var out []*Instance
 	parents := map[*Instance]int{} // instance → entry index, for the second pass
 	for i, e := range f.Instances {
-		inst := &Instance{ID: e.ID, Name: e.Name, Description: e.Description, Properties: map[string]any{}, Pos: y.pos("$.instances[%d]", i)}
+		inst := &Instance{ID: e.ID, Name: e.Name, Description: e.Description, Properties: map[string]any{}, Pos: y.Pos("$.instances[%d]", i)}
 		ok := true
 		if e.ID == 0 {
 			l.add(inst.Pos, "instance %q: id must be a positive number", e.Name)
 			ok = false
 		} else if prev := byID[e.ID]; prev != nil {
-			l.add(y.pos("$.instances[%d].id", i), "instance id %d is also used by %s (%s)", e.ID, prev.Name, prev.Pos)
+			l.add(y.Pos("$.instances[%d].id", i), "instance id %d is also used by %s (%s)", e.ID, prev.Name, prev.Pos)
 			ok = false
 		}
 		switch {
 		case !isName(e.Name) || keywords[e.Name]:
-			l.add(y.pos("$.instances[%d].name", i), "instance name %q: want lowercase letters, digits and _ (not a keyword of the expression language)", e.Name)
+			l.add(y.Pos("$.instances[%d].name", i), "instance name %q: want lowercase letters, digits and _ (not a keyword of the expression language)", e.Name)
 			ok = false
 		case byName[e.Name] != nil:
-			l.add(y.pos("$.instances[%d].name", i), "instance name %q is also used by instance %d (%s)", e.Name, byName[e.Name].ID, byName[e.Name].Pos)
+			l.add(y.Pos("$.instances[%d].name", i), "instance name %q is also used by instance %d (%s)", e.Name, byName[e.Name].ID, byName[e.Name].Pos)
 			ok = false
 		}
 		inst.Product = products[e.Product]
 		if inst.Product == nil {
-			l.add(y.pos("$.instances[%d].product", i), "instance %s: unknown product %q; the products are %s", e.Name, e.Product, productList(products))
+			l.add(y.Pos("$.instances[%d].product", i), "instance %s: unknown product %q; the products are %s", e.Name, e.Product, productList(products))
 			ok = false
 		} else if !checkProperties(inst, e.Properties, y, i, l) {
 			ok = false
@@ -84,9 +84,9 @@ func loadInstances(path string, src []byte, products map[string]*Product, reject
 		p := byName[name]
 		switch {
 		case p == nil:
-			l.add(y.pos("$.instances[%d].parent", i), "instance %s: parent %q is not an instance", inst.Name, name)
+			l.add(y.Pos("$.instances[%d].parent", i), "instance %s: parent %q is not an instance", inst.Name, name)
 		case inst.Product.Parent != "" && p.Product.ID != inst.Product.Parent:
-			l.add(y.pos("$.instances[%d].parent", i), "instance %s: a %s hangs under a %s, and %s is a %s", inst.Name, inst.Product.ID, inst.Product.Parent, p.Name, p.Product.ID)
+			l.add(y.Pos("$.instances[%d].parent", i), "instance %s: a %s hangs under a %s, and %s is a %s", inst.Name, inst.Product.ID, inst.Product.Parent, p.Name, p.Product.ID)
 		default:
 			inst.Parent = p
 		}
@@ -107,18 +107,18 @@ func loadInstances(path string, src []byte, products map[string]*Product, reject
 }
 
 // checkProperties fills inst.Properties from the entry and the product's defaults.
-func checkProperties(inst *Instance, given map[string]any, y *yamlFile, i int, l *errList) bool {
+func checkProperties(inst *Instance, given map[string]any, y *config.YAMLFile, i int, l *errList) bool {
 	ok := true
 	for _, name := range sortedKeys(given) {
 		d := inst.Product.Property(name)
 		if d == nil {
-			l.add(y.pos("$.instances[%d].properties.%s", i, name), "instance %s: product %s has no property %q", inst.Name, inst.Product.ID, name)
+			l.add(y.Pos("$.instances[%d].properties.%s", i, name), "instance %s: product %s has no property %q", inst.Name, inst.Product.ID, name)
 			ok = false
 			continue
 		}
 		v, err := propertyValue(d.Type, given[name])
 		if err != nil {
-			l.add(y.pos("$.instances[%d].properties.%s", i, name), "instance %s: property %s: %v", inst.Name, name, err)
+			l.add(y.Pos("$.instances[%d].properties.%s", i, name), "instance %s: property %s: %v", inst.Name, name, err)
 			ok = false
 			continue
 		}

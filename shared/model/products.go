@@ -94,8 +94,8 @@ func readProduct(path string, src []byte, l *errList) *Product {
 		l.addErr(err)
 		return nil
 	}
-	y := parseYAMLPositions(path, src)
-	p.Pos = y.pos("$.id")
+	y := config.ParseYAMLFile(path, src)
+	p.Pos = y.Pos("$.id")
 	ok := true
 	if !isName(p.ID) {
 		l.add(p.Pos, "product id %q: want lowercase letters, digits and _ (e.g. pv_inverter)", p.ID)
@@ -107,7 +107,7 @@ func readProduct(path string, src []byte, l *errList) *Product {
 	names := map[string]string{} // name → what it is, across properties and measurements
 	for i := range p.Properties {
 		d := &p.Properties[i]
-		at := y.pos("$.properties[%d].name", i)
+		at := y.Pos("$.properties[%d].name", i)
 		if !isName(d.Name) {
 			l.add(at, "property name %q: want lowercase letters, digits and _", d.Name)
 			ok = false
@@ -120,14 +120,14 @@ func readProduct(path string, src []byte, l *errList) *Product {
 			d.Type = TypeFloat
 		}
 		if !oneOf(d.Type, TypeFloat, TypeInt, TypeBool, TypeString) {
-			l.add(y.pos("$.properties[%d].type", i), "property %s: type %q: want float, int, bool or string", d.Name, d.Type)
+			l.add(y.Pos("$.properties[%d].type", i), "property %s: type %q: want float, int, bool or string", d.Name, d.Type)
 			ok = false
 			continue
 		}
 		if d.Default != nil {
 			v, err := propertyValue(d.Type, d.Default)
 			if err != nil {
-				l.add(y.pos("$.properties[%d].default", i), "property %s: default: %v", d.Name, err)
+				l.add(y.Pos("$.properties[%d].default", i), "property %s: default: %v", d.Name, err)
 				ok = false
 			}
 			d.Default = v
@@ -141,20 +141,20 @@ func readProduct(path string, src []byte, l *errList) *Product {
 	return &p
 }
 
-func checkPoints(p *Product, what, key string, ps []PointDef, names map[string]string, y *yamlFile, l *errList) bool {
+func checkPoints(p *Product, what, key string, ps []PointDef, names map[string]string, y *config.YAMLFile, l *errList) bool {
 	ok := true
 	ids := map[uint32]bool{}
 	for i := range ps {
 		d := &ps[i]
 		if d.ID == 0 {
-			l.add(y.pos("$.%s[%d]", key, i), "%s %q: id must be a positive number", what, d.Name)
+			l.add(y.Pos("$.%s[%d]", key, i), "%s %q: id must be a positive number", what, d.Name)
 			ok = false
 		} else if ids[d.ID] {
-			l.add(y.pos("$.%s[%d].id", key, i), "%s id %d is used twice in product %s", what, d.ID, p.ID)
+			l.add(y.Pos("$.%s[%d].id", key, i), "%s id %d is used twice in product %s", what, d.ID, p.ID)
 			ok = false
 		}
 		ids[d.ID] = true
-		at := y.pos("$.%s[%d].name", key, i)
+		at := y.Pos("$.%s[%d].name", key, i)
 		if !isName(d.Name) {
 			l.add(at, "%s name %q: want lowercase letters, digits and _", what, d.Name)
 			ok = false
@@ -167,22 +167,22 @@ func checkPoints(p *Product, what, key string, ps []PointDef, names map[string]s
 			d.Type = TypeFloat
 		}
 		if !oneOf(d.Type, TypeFloat, TypeInt, TypeBool) {
-			l.add(y.pos("$.%s[%d].type", key, i), "%s %s: type %q: want float, int or bool", what, d.Name, d.Type)
+			l.add(y.Pos("$.%s[%d].type", key, i), "%s %s: type %q: want float, int or bool", what, d.Name, d.Type)
 			ok = false
 		}
 		limits := d.Min != nil || d.Max != nil || d.Step != nil
 		switch {
 		case limits && what != "action":
-			l.add(y.pos("$.%s[%d]", key, i), "%s %s: min, max and step are for actions", what, d.Name)
+			l.add(y.Pos("$.%s[%d]", key, i), "%s %s: min, max and step are for actions", what, d.Name)
 			ok = false
 		case limits && d.Type == TypeBool:
-			l.add(y.pos("$.%s[%d]", key, i), "action %s: a bool action takes 0 or 1 and has no min, max or step", d.Name)
+			l.add(y.Pos("$.%s[%d]", key, i), "action %s: a bool action takes 0 or 1 and has no min, max or step", d.Name)
 			ok = false
 		case d.Min != nil && d.Max != nil && *d.Min > *d.Max:
-			l.add(y.pos("$.%s[%d].min", key, i), "action %s: min %v is above max %v", d.Name, *d.Min, *d.Max)
+			l.add(y.Pos("$.%s[%d].min", key, i), "action %s: min %v is above max %v", d.Name, *d.Min, *d.Max)
 			ok = false
 		case d.Step != nil && (*d.Step <= 0 || math.IsInf(*d.Step, 0) || math.IsNaN(*d.Step)):
-			l.add(y.pos("$.%s[%d].step", key, i), "action %s: step must be a positive number", d.Name)
+			l.add(y.Pos("$.%s[%d].step", key, i), "action %s: step must be a positive number", d.Name)
 			ok = false
 		}
 	}
