@@ -224,11 +224,19 @@ func TestBadQueriesAreRefusedWithTheReason(t *testing.T) {
 			t.Fatal(err)
 		}
 		body := readAll(resp)
-		var e struct{ Error string }
+		// /history answers problem documents; /api/v1 answers as Prometheus does.
+		var e struct{ Error, Detail string }
 		if err := json.Unmarshal([]byte(body), &e); err != nil {
 			t.Errorf("%s: %d %s: not a JSON error: %v", c.name, resp.StatusCode, body, err)
 		}
-		if resp.StatusCode != c.status || !strings.Contains(e.Error, c.reason) {
+		reason := e.Error
+		if strings.HasPrefix(c.path, "/history/") {
+			reason = e.Detail
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("%s: Content-Type %q, want application/problem+json", c.name, ct)
+			}
+		}
+		if resp.StatusCode != c.status || !strings.Contains(reason, c.reason) {
 			t.Errorf("%s: %d %s; want %d with %q", c.name, resp.StatusCode, body, c.status, c.reason)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/voltageems/voltage/shared/httpapi"
 )
 
 // API serves both APIs.
@@ -29,10 +31,6 @@ func (a *API) Register(handle func(pattern string, h http.Handler)) {
 	handle("GET /history/latest", http.HandlerFunc(a.latestHandler))
 	handle("GET /history/export.csv", http.HandlerFunc(a.exportHandler))
 	a.Prom.Register(handle)
-}
-
-type problem struct {
-	Error string `json:"error"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -56,7 +54,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, bad bool) 
 	default:
 		a.Log.Warn("history query failed", "url", r.URL.String(), "err", err)
 	}
-	writeJSON(w, status, problem{Error: err.Error()})
+	httpapi.Problem(w, status, "", err.Error())
 }
 
 func (a *API) parseRange(w http.ResponseWriter, r *http.Request) (RangeRequest, bool) {
