@@ -12,6 +12,7 @@ require (
 	github.com/voltageems/voltage/services/hissrv v0.0.0
 	github.com/voltageems/voltage/services/modsrv v0.0.0
 	github.com/voltageems/voltage/services/netsrv v0.0.0
+	github.com/voltageems/voltage/services/rulesrv v0.0.0
 	github.com/voltageems/voltage/shared v0.0.0
 )
 
@@ -86,6 +87,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/prometheus/prometheus v0.316.0 // indirect
 	github.com/prometheus/sigv4 v0.5.0 // indirect
+	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/simonvetter/modbus v1.6.4 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/warthog618/go-gpiocdev v0.9.1 // indirect
@@ -125,6 +127,7 @@ replace (
 	github.com/voltageems/voltage/services/hissrv => ../services/hissrv
 	github.com/voltageems/voltage/services/modsrv => ../services/modsrv
 	github.com/voltageems/voltage/services/netsrv => ../services/netsrv
+	github.com/voltageems/voltage/services/rulesrv => ../services/rulesrv
 	github.com/voltageems/voltage/shared => ../shared
 )
 

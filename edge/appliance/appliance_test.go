@@ -200,7 +200,7 @@ func TestApplianceRefusesBadConfig(t *testing.T) {
 			dir := writeSite(t, rd.URL(), c.nats)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: "127.0.0.1:0", NATSStoreDir: t.TempDir(), Log: testLogger()})
+			err := appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: "127.0.0.1:0", NATSStoreDir: t.TempDir(), DataDir: t.TempDir(), Log: testLogger()})
 			var ce *service.ConfigError
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Run = %v, want a *service.ConfigError about %s", err, c.want)
@@ -221,7 +221,7 @@ func TestApplianceNATSPortInUse(t *testing.T) {
 	dir := writeSite(t, rd.URL(), "{url: \"nats://"+taken.Addr().String()+"\"}")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: "127.0.0.1:0", NATSStoreDir: t.TempDir(), Log: testLogger()})
+	err = appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: "127.0.0.1:0", NATSStoreDir: t.TempDir(), DataDir: t.TempDir(), Log: testLogger()})
 	_, port, _ := net.SplitHostPort(taken.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), port) || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("Run = %v, want an error naming port %s in use", err, port)
@@ -241,7 +241,7 @@ func TestApplianceStopsWhenAPartFails(t *testing.T) {
 	dir := writeSite(t, rd.URL(), `{url: "nats://127.0.0.1:0"}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: taken.Addr().String(), NATSStoreDir: t.TempDir(), Log: testLogger()})
+	err = appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: taken.Addr().String(), NATSStoreDir: t.TempDir(), DataDir: t.TempDir(), Log: testLogger()})
 	if err == nil || ctx.Err() != nil || !strings.HasPrefix(err.Error(), "http:") || !strings.Contains(err.Error(), taken.Addr().String()) {
 		t.Errorf("Run = %v (ctx %v), want the HTTP listen error", err, ctx.Err())
 	}

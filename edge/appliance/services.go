@@ -10,6 +10,7 @@ import (
 	"github.com/voltageems/voltage/services/hissrv"
 	"github.com/voltageems/voltage/services/modsrv"
 	"github.com/voltageems/voltage/services/netsrv"
+	"github.com/voltageems/voltage/services/rulesrv"
 	"github.com/voltageems/voltage/shared/config"
 )
 
@@ -48,6 +49,10 @@ var edgeServices = []edgeService{
 	{"hissrv", func(ctx context.Context, env serviceEnv) error {
 		return hissrv.Run(ctx, hissrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
 			Log: env.Log, Reload: env.Reload, Bound: env.Bound, DataDir: env.DataDir})
+	}},
+	{"rulesrv", func(ctx context.Context, env serviceEnv) error {
+		return rulesrv.Run(ctx, rulesrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
+			Log: env.Log, Reload: env.Reload, Bound: env.Bound})
 	}},
 	{"alarmsrv", func(ctx context.Context, env serviceEnv) error {
 		return alarmsrv.Run(ctx, alarmsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
