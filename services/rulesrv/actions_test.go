@@ -79,7 +79,7 @@ actions:
 	}
 	mu.Unlock()
 
-	msgs, err := s.rdb.XRange(context.Background(), keyspace.NotificationRequests, "-", "+").Result()
+	msgs, err := s.RDB.XRange(context.Background(), keyspace.NotificationRequests, "-", "+").Result()
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("notification requests %v %v", msgs, err)
 	}
@@ -91,7 +91,7 @@ actions:
 		t.Fatalf("events %v", evs)
 	}
 	// The command that nobody executed expires with the action's timeout.
-	cmds, _ := s.rdb.XRange(context.Background(), keyspace.ChannelCommands(1), "-", "+").Result()
+	cmds, _ := s.RDB.XRange(context.Background(), keyspace.ChannelCommands(1), "-", "+").Result()
 	if len(cmds) != 1 {
 		t.Fatalf("commands %v", cmds)
 	}

@@ -20,7 +20,7 @@ import (
 func TestRulesAPI(t *testing.T) {
 	s := newStack(t, virtualSite)
 	s.startRulesrv()
-	file := filepath.Join(s.dir, rulesrv.RulesFolder, "api1.yaml")
+	file := filepath.Join(s.Dir, rulesrv.RulesFolder, "api1.yaml")
 
 	var list []rulesrv.RuleView
 	if code, body := s.call("GET", "/rules", "", &list); code != 200 || len(list) != 1 || list[0].ID != "probe" {
@@ -77,7 +77,7 @@ func TestRulesAPI(t *testing.T) {
 	if code, body := s.call("POST", "/dry-run", "id: tryme\ncondition: nope.x\nactions:\n  - event: {name: x}\n", nil); code != http.StatusUnprocessableEntity || !strings.Contains(body, "tryme.yaml:2:12") {
 		t.Fatalf("dry run of an invalid body: %d %s", code, body)
 	}
-	if _, err := os.Stat(filepath.Join(s.dir, rulesrv.RulesFolder, "tryme.yaml")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(s.Dir, rulesrv.RulesFolder, "tryme.yaml")); !os.IsNotExist(err) {
 		t.Fatalf("a dry run wrote a file: %v", err)
 	}
 	if code, body := s.call("POST", "/rules/api1/enable", "", nil); code != 200 {
@@ -121,7 +121,7 @@ func TestRulesAPI(t *testing.T) {
 	if code, _ := s.call("PUT", "/rules/Bad..id", "id: x", nil); code != http.StatusUnprocessableEntity {
 		t.Fatalf("PUT bad id: %d", code)
 	}
-	audit, _ := s.rdb.XRange(context.Background(), keyspace.Audit, "-", "+").Result()
+	audit, _ := s.RDB.XRange(context.Background(), keyspace.Audit, "-", "+").Result()
 	var actions []string
 	for _, m := range audit {
 		actions = append(actions, fmt.Sprint(m.Values["action"], ":", m.Values["rule"]))

@@ -7,7 +7,6 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/robfig/cron/v3 v3.0.1
-	github.com/voltageems/voltage/services/comsrv v0.0.0
 	github.com/voltageems/voltage/services/modsrv v0.0.0
 	github.com/voltageems/voltage/shared v0.0.0
 	github.com/voltageems/voltage/tools v0.0.0
@@ -32,6 +31,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/simonvetter/modbus v1.6.4 // indirect
+	github.com/voltageems/voltage/services/comsrv v0.0.0 // indirect
 	github.com/warthog618/go-gpiocdev v0.9.1 // indirect
 	github.com/wendy512/go-iecp5 v1.2.5 // indirect
 	go.einride.tech/can v0.17.0 // indirect

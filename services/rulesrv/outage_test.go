@@ -23,14 +23,14 @@ actions:
 	s.setInst(meter, point.Good, mGrid, 150)
 	s.waitCommands(1, 1)
 
-	s.redis.Stop(t)
+	s.Redis.Stop(t)
 	testharness.Eventually(t, 30*time.Second, func() error {
 		if code, _ := s.call("GET", "/readyz", "", nil); code == http.StatusOK {
 			return fmt.Errorf("ready while Redis is down")
 		}
 		return nil
 	})
-	s.redis.Restart(t) // without persistence: everything is gone
+	s.Redis.Restart(t) // without persistence: everything is gone
 	testharness.Eventually(t, 30*time.Second, func() error {
 		if code, body := s.call("GET", "/readyz", "", nil); code != http.StatusOK {
 			return fmt.Errorf("readyz %d: %s", code, body)

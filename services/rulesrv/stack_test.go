@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voltageems/voltage/services/comsrv"
 	"github.com/voltageems/voltage/services/modsrv"
 	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
 	"github.com/voltageems/voltage/shared/testharness"
+	"github.com/voltageems/voltage/tools/sitetest"
 	"github.com/voltageems/voltage/tools/voltsim"
 )
 
@@ -69,38 +69,22 @@ const (
 
 // startPlant runs voltsim (its clock at noon, running), comsrv and modsrv.
 func (s *stack) startPlant(profiles ...voltsim.ProfileOverride) *voltsim.Sim {
-	s.t.Helper()
+	s.T.Helper()
 	noon := time.Now()
 	noon = time.Date(noon.Year(), noon.Month(), noon.Day(), 12, 0, 0, 0, time.Local)
-	sim, err := voltsim.New(s.cfg, voltsim.Options{Logger: testLogger(s.t), Seed: 1, Start: noon, Profiles: profiles})
-	if err != nil {
-		s.t.Fatalf("voltsim: %v", err)
-	}
-	runService(s.t, "voltsim", func(ctx context.Context) error { return sim.Run(ctx) })
-	for _, name := range []string{"comsrv", "modsrv"} {
-		bound := make(chan net.Addr, 1)
-		runService(s.t, name, func(ctx context.Context) error {
-			if name == "comsrv" {
-				return comsrv.Run(ctx, comsrv.Config{Site: s.cfg, ConfigDir: s.dir, HTTPAddr: "127.0.0.1:0", Log: testLogger(s.t),
-					ConsumerName: "comsrv-test", Bound: func(a net.Addr) { bound <- a }})
-			}
-			return modsrv.Run(ctx, modsrv.Config{Site: s.cfg, ConfigDir: s.dir, HTTPAddr: "127.0.0.1:0", Log: testLogger(s.t),
-				ConsumerName: "modsrv-test", Bound: func(a net.Addr) { bound <- a }})
-		})
-		select {
-		case <-bound:
-		case <-time.After(20 * time.Second):
-			s.t.Fatalf("%s did not start within 20 s", name)
-		}
-	}
-	return sim
+	s.StartDevicesWith(voltsim.Options{Seed: 1, Start: noon, Profiles: profiles})
+	sitetest.Run(s.T, "modsrv", "/readyz", func(ctx context.Context, bound func(net.Addr)) error {
+		return modsrv.Run(ctx, modsrv.Config{Site: s.Config, ConfigDir: s.Dir, HTTPAddr: "127.0.0.1:0", Log: sitetest.Logger(s.T),
+			ConsumerName: "modsrv-test", Bound: bound})
+	})
+	return s.Sim
 }
 
 func fixed(v float64) *float64 { return &v }
 
 // instValue reads an instance measurement.
 func (s *stack) instValue(inst uint32, m string) (float64, bool) {
-	v := s.hget(keyspace.InstanceMeasurements(inst), m)
+	v := s.HGet(keyspace.InstanceMeasurements(inst), m)
 	if v == "" {
 		return 0, false
 	}
@@ -110,9 +94,9 @@ func (s *stack) instValue(inst uint32, m string) (float64, bool) {
 }
 
 func (s *stack) waitInst(inst uint32, m, what string, ok func(float64) bool) float64 {
-	s.t.Helper()
+	s.T.Helper()
 	var v float64
-	testharness.Eventually(s.t, 30*time.Second, func() error {
+	testharness.Eventually(s.T, 30*time.Second, func() error {
 		var have bool
 		v, have = s.instValue(inst, m)
 		if !have || !ok(v) {
@@ -124,9 +108,9 @@ func (s *stack) waitInst(inst uint32, m, what string, ok func(float64) bool) flo
 }
 
 func (s *stack) waitSim(sim *voltsim.Sim, ch uint32, typ point.Type, id point.ID, what string, ok func(float64) bool) float64 {
-	s.t.Helper()
+	s.T.Helper()
 	var v float64
-	testharness.Eventually(s.t, 30*time.Second, func() error {
+	testharness.Eventually(s.T, 30*time.Second, func() error {
 		var err error
 		v, err = sim.Value(ch, typ, id)
 		if err != nil || !ok(v) {
@@ -138,24 +122,24 @@ func (s *stack) waitSim(sim *voltsim.Sim, ch uint32, typ point.Type, id point.ID
 }
 
 func (s *stack) enable(id string) {
-	s.t.Helper()
+	s.T.Helper()
 	if code, body := s.call("POST", "/rules/"+id+"/enable", "", nil); code != 200 {
-		s.t.Fatalf("enable %s: %d %s", id, code, body)
+		s.T.Fatalf("enable %s: %d %s", id, code, body)
 	}
 }
 
 // setpoint commands the battery as an operator would, and waits for the device.
 func (s *stack) setpoint(v float64) {
-	s.t.Helper()
+	s.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	id, err := command.Submit(ctx, s.rdb, command.Command{Channel: 2, Type: point.Adjustment, Point: 1, Value: v, Source: "test", User: "test"})
+	id, err := command.Submit(ctx, s.RDB, command.Command{Channel: 2, Type: point.Adjustment, Point: 1, Value: v, Source: "test", User: "test"})
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
-	res, err := command.Wait(ctx, s.rdb, id)
+	res, err := command.Wait(ctx, s.RDB, id)
 	if err != nil || res.Status != command.OK {
-		s.t.Fatalf("setpoint %v: %+v %v", v, res, err)
+		s.T.Fatalf("setpoint %v: %+v %v", v, res, err)
 	}
 }
 
@@ -281,7 +265,7 @@ actions:
 	s.startPlant(voltsim.ProfileOverride{Channel: 2, Type: "T", Point: 101, Profile: "soc", Capacity: 100000, Value: fixed(60)})
 	s.startRulesrv()
 	testharness.Eventually(t, 30*time.Second, func() error {
-		if v := s.hget(keyspace.ChannelPoints(10, point.Adjustment), "1"); v != "60" {
+		if v := s.HGet(keyspace.ChannelPoints(10, point.Adjustment), "1"); v != "60" {
 			return fmt.Errorf("comsrv:10:A 1 = %q", v)
 		}
 		if out := s.exec("limit")["outcome"]; !strings.Contains(out, `"status":"ok"`) {

@@ -27,7 +27,7 @@ actions:
 	key := keyspace.ChannelPoints(10, point.Adjustment)
 	waitA := func(want string) {
 		testharness.Eventually(t, 30*time.Second, func() error {
-			if v := s.hget(key, "2"); v != want {
+			if v := s.HGet(key, "2"); v != want {
 				return fmt.Errorf("comsrv:10:A 2 = %q, want %s", v, want)
 			}
 			return nil
@@ -43,11 +43,11 @@ actions:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	id, err := command.Submit(ctx, s.rdb, command.Command{Channel: 10, Type: point.Adjustment, Point: 2, Value: 50, Source: "api", User: "alice"})
+	id, err := command.Submit(ctx, s.RDB, command.Command{Channel: 10, Type: point.Adjustment, Point: 2, Value: 50, Source: "api", User: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := command.Wait(ctx, s.rdb, id); err != nil || res.Status != command.OK {
+	if res, err := command.Wait(ctx, s.RDB, id); err != nil || res.Status != command.OK {
 		t.Fatalf("remote setpoint: %+v %v", res, err)
 	}
 	waitA("50")

@@ -128,7 +128,15 @@ func New(t *testing.T, fs Files) *Site {
 // test sets them — and comsrv in this process until the test ends.
 func (s *Site) StartDevices() {
 	s.T.Helper()
-	sim, err := voltsim.New(s.Config, voltsim.Options{Logger: Logger(s.T), Seed: 1, ManualClock: true})
+	s.StartDevicesWith(voltsim.Options{Seed: 1, ManualClock: true})
+}
+
+// StartDevicesWith is StartDevices with the simulator's options (its clock,
+// profiles, seed); the logger is the test's.
+func (s *Site) StartDevicesWith(opts voltsim.Options) {
+	s.T.Helper()
+	opts.Logger = Logger(s.T)
+	sim, err := voltsim.New(s.Config, opts)
 	if err != nil {
 		s.T.Fatalf("voltsim: %v", err)
 	}
