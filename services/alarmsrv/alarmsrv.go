@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/model"
 	"github.com/voltageems/voltage/shared/service"
 )
@@ -88,7 +89,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	srv.AddReadyCheck("outbox", func(context.Context) error {
 		if !s.outbox.ready.Load() {
-			return fmt.Errorf("not reading %s", "alarm:outbox")
+			return fmt.Errorf("not reading %s", keyspace.AlarmOutbox)
 		}
 		return nil
 	})
