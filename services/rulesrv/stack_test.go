@@ -3,6 +3,7 @@ package rulesrv_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -67,12 +68,21 @@ const (
 	demoGrid = 6
 )
 
-// startPlant runs voltsim (its clock at noon, running), comsrv and modsrv.
+// startPlant runs voltsim (its clock at noon, running, the default site load),
+// comsrv and modsrv.
 func (s *stack) startPlant(profiles ...voltsim.ProfileOverride) *voltsim.Sim {
 	s.T.Helper()
+	return s.startPlantWith(voltsim.Options{Profiles: profiles})
+}
+
+// startPlantWith is startPlant with simulator options (SiteLoad, Profiles); the
+// seed and the noon start are set here.
+func (s *stack) startPlantWith(opts voltsim.Options) *voltsim.Sim {
+	s.T.Helper()
 	noon := time.Now()
-	noon = time.Date(noon.Year(), noon.Month(), noon.Day(), 12, 0, 0, 0, time.Local)
-	s.StartDevicesWith(voltsim.Options{Seed: 1, Start: noon, Profiles: profiles})
+	opts.Start = time.Date(noon.Year(), noon.Month(), noon.Day(), 12, 0, 0, 0, time.Local)
+	opts.Seed = 1
+	s.StartDevicesWith(opts)
 	sitetest.Run(s.T, "modsrv", "/readyz", func(ctx context.Context, bound func(net.Addr)) error {
 		return modsrv.Run(ctx, modsrv.Config{Site: s.Config, ConfigDir: s.Dir, HTTPAddr: "127.0.0.1:0", Log: sitetest.Logger(s.T),
 			ConsumerName: "modsrv-test", Bound: bound})
@@ -143,61 +153,165 @@ func (s *stack) setpoint(v float64) {
 	}
 }
 
-// Peak shaving: the load at noon (120 kW through the simulator's PV profile,
-// which its meter counts as consumption) exceeds the 80 kW limit; once the rule
-// is enabled the battery discharges and grid import drops below the limit.
+// The signs of the plant (tools/voltsim, the demo point tables): PCS power and
+// setpoint positive = discharge, grid meter = load − PV − battery discharge,
+// positive = import. Channel points: PV power 1:T1, PV limit 1:A1 (% of rated),
+// PCS power 2:T1, setpoint 2:A1, SOC 2:T101, grid power 3:T5.
+
+// samples collects n successive readings of an instance measurement, each
+// different from the one before (a new poll of the noisy plant); the first value
+// seen is skipped, as it may predate what the caller waited for.
+func (s *stack) samples(inst uint32, m string, n int) []float64 {
+	s.T.Helper()
+	var out []float64
+	var last float64
+	seen := false
+	testharness.Eventually(s.T, 60*time.Second, func() error {
+		v, ok := s.instValue(inst, m)
+		if ok && (!seen || v != last) {
+			if seen {
+				out = append(out, v)
+			}
+			last, seen = v, true
+		}
+		if len(out) < n {
+			return fmt.Errorf("inst %d measurement %s: %d of %d new readings", inst, m, len(out), n)
+		}
+		return nil
+	})
+	return out
+}
+
+// settle waits until the last n readings of an instance measurement (as
+// samples collects them) satisfy ok, and returns them: a control loop may take a
+// few rounds to settle.
+func (s *stack) settle(inst uint32, m string, n int, what string, ok func([]float64) bool) []float64 {
+	s.T.Helper()
+	var win []float64
+	var last float64
+	seen := false
+	testharness.Eventually(s.T, 60*time.Second, func() error {
+		v, have := s.instValue(inst, m)
+		if have && (!seen || v != last) {
+			if seen {
+				win = append(win, v)
+				if len(win) > n {
+					win = win[1:]
+				}
+			}
+			last, seen = v, true
+		}
+		if len(win) < n || !ok(win) {
+			return fmt.Errorf("inst %d measurement %s: last readings %v, want %s", inst, m, win, what)
+		}
+		return nil
+	})
+	return win
+}
+
+func mean(vs []float64) float64 {
+	var sum float64
+	for _, v := range vs {
+		sum += v
+	}
+	return sum / float64(len(vs))
+}
+
+// simValue reads a device value.
+func simValue(t *testing.T, sim *voltsim.Sim, ch uint32, typ point.Type, id point.ID) float64 {
+	t.Helper()
+	v, err := sim.Value(ch, typ, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// hours is a duration of h hours, none if h is negative (the simulation clock
+// only moves forward).
+func hours(h float64) time.Duration { return time.Duration(max(h, 0) * float64(time.Hour)) }
+
+// Peak shaving: at noon a 200 kW-peak site (~194 kW) with 100 kW of PV imports
+// ~94 kW, above the rule's 80 kW limit. Once the rule is enabled the battery
+// discharges, grid import falls below the limit (to ~75 kW: the rule keeps a
+// 5 kW margin) and the state of charge goes down.
 func TestPeakShavingOnPlant(t *testing.T) {
 	s := newStack(t, demoSite(t))
-	sim := s.startPlant(voltsim.ProfileOverride{Channel: 1, Type: "T", Point: 1, Profile: "pv", Rated: 120},
-		voltsim.ProfileOverride{Channel: 2, Type: "T", Point: 101, Profile: "soc", Capacity: 100000, Value: fixed(60)})
+	sim := s.startPlantWith(voltsim.Options{SiteLoad: 200})
 	s.startRulesrv()
-	s.waitInst(demoGrid, "5", "import above 80 kW before peak shaving", func(v float64) bool { return v > 100 })
+	before := mean(s.samples(demoGrid, "5", 5))
+	if before < 85 {
+		t.Fatalf("grid import before peak shaving %.1f kW, want ~94 kW (above the 80 kW limit)", before)
+	}
 
 	s.enable("peak_shaving")
-	sp := s.waitSim(sim, 2, point.Adjustment, 1, "a discharge setpoint of about 45 kW", func(v float64) bool { return v > 35 && v < 55 })
-	s.waitInst(demoGrid, "5", "import below the 80 kW limit", func(v float64) bool { return v < 80 && v > 60 })
-	ex := s.exec("peak_shaving")
-	if !strings.Contains(ex["outcome"], `"status":"ok"`) {
+	sp := s.waitSim(sim, 2, point.Adjustment, 1, "a discharge setpoint of about 19 kW", func(v float64) bool { return v > 5 && v < 40 })
+	s.waitInst(demoPCS, "1", "the PCS discharging", func(v float64) bool { return v > 5 })
+	// The loop may take a round or two (the template's reset can see the new grid
+	// reading before the new PCS reading and re-arm once): wait until ten
+	// successive readings average below the limit.
+	after := s.settle(demoGrid, "5", 10, "a mean import below the 80 kW limit (~75)", func(w []float64) bool {
+		m := mean(w)
+		return m < 80 && m > 60
+	})
+	if m := mean(after); m > before-10 {
+		t.Fatalf("grid import %.1f kW with peak shaving, %.1f kW before: not reduced", m, before)
+	}
+	// Discharging empties the battery: half an hour more on the simulation clock.
+	soc := simValue(t, sim, 2, point.Telemetry, 101)
+	sim.Step(30 * time.Minute)
+	if now := simValue(t, sim, 2, point.Telemetry, 101); now >= soc-2 {
+		t.Fatalf("SOC %.2f %% → %.2f %% after 30 min of peak shaving, want it falling (~5 %%)", soc, now)
+	}
+	if ex := s.exec("peak_shaving"); !strings.Contains(ex["outcome"], `"status":"ok"`) {
 		t.Fatalf("outcome %s (setpoint %v)", ex["outcome"], sp)
 	}
 }
 
-// SOC protection: below 20 % the discharge stops; inside the 20–25 % band
-// nothing changes; above 25 % the rule re-arms.
+// SOC protection on a small battery (3 kWh, so 40 kW moves the SOC by ~0.37 %/s):
+// a discharge from 21 % runs the SOC under the 20 % floor; the rule stops it and
+// the SOC stops falling. Charging back into the 20–25 % band does not re-arm the
+// rule; above 25 % it re-arms, a discharge is allowed again and is stopped again
+// at the floor.
 func TestSOCProtectionOnPlant(t *testing.T) {
 	s := newStack(t, demoSite(t))
-	sim := s.startPlant()
+	sim := s.startPlant(voltsim.ProfileOverride{Channel: 2, Type: "T", Point: 101, Profile: "soc", Capacity: 3, Value: fixed(21)})
 	s.startRulesrv()
-	if err := sim.SetValue(2, point.Telemetry, 101, 50); err != nil {
-		t.Fatal(err)
-	}
-	s.setpoint(40)
+	s.waitInst(demoBat, "1", "the SOC of 21 %", func(v float64) bool { return v == 21 })
 	s.enable("soc_protection")
-	s.waitInst(demoPCS, "1", "discharging at 40 kW", func(v float64) bool { return v == 40 })
 
-	if err := sim.SetValue(2, point.Telemetry, 101, 15); err != nil {
-		t.Fatal(err)
-	}
-	s.waitSim(sim, 2, point.Adjustment, 1, "the discharge stopped (0)", func(v float64) bool { return v == 0 })
+	s.setpoint(40) // an operator discharges at 40 kW
+	s.waitSim(sim, 2, point.Adjustment, 1, "the discharge stopped (setpoint 0)", func(v float64) bool { return v == 0 })
 	testharness.Eventually(t, 20*time.Second, func() error {
 		if len(s.events("soc_protection", "event")) == 0 {
 			return fmt.Errorf("no soc_low event")
 		}
 		return nil
 	})
-
-	// Inside the band: still active, no reset.
-	if err := sim.SetValue(2, point.Telemetry, 101, 22); err != nil {
-		t.Fatal(err)
+	s.waitSim(sim, 2, point.Telemetry, 1, "the PCS idle", func(v float64) bool { return v == 0 })
+	floor := simValue(t, sim, 2, point.Telemetry, 101)
+	if floor >= 20 || floor < 10 {
+		t.Fatalf("SOC %.2f %% when the discharge stopped, want just below the 20 %% floor", floor)
 	}
+	// The SOC stops falling: an hour on the simulation clock changes nothing.
+	sim.Step(time.Hour)
+	if now := simValue(t, sim, 2, point.Telemetry, 101); now != floor {
+		t.Fatalf("SOC %.3f %% an hour after the stop, was %.3f %%: still discharging", now, floor)
+	}
+
+	// Charging is allowed below the floor: 3 kW (~0.03 %/s in real time); the
+	// simulation clock is stepped to bring the SOC into the band, to ~22.5 %.
+	s.setpoint(-3)
+	sim.Step(hours((22.5 - simValue(t, sim, 2, point.Telemetry, 101)) / 100))
 	testharness.Eventually(t, 20*time.Second, func() error {
 		var ev struct {
 			Result string                    `json:"result"`
 			Inputs map[string]map[string]any `json:"inputs"`
 		}
 		s.call("POST", "/rules/soc_protection/dry-run", "", &ev)
-		if ev.Inputs["bat1.soc"]["value"] != 22.0 {
-			return fmt.Errorf("dry run sees %v", ev.Inputs["bat1.soc"])
+		soc, _ := ev.Inputs["bat1.soc"]["value"].(float64)
+		if soc <= 21 || soc >= 25 {
+			return fmt.Errorf("dry run sees the SOC at %v, want inside the 20–25 %% band", ev.Inputs["bat1.soc"])
 		}
 		if ev.Result != "active" {
 			t.Fatalf("inside the band: dry run %+v, want active (no reset)", ev)
@@ -207,51 +321,114 @@ func TestSOCProtectionOnPlant(t *testing.T) {
 	if n := len(s.events("soc_protection", "reset")); n != 0 {
 		t.Fatalf("reset inside the band (%d)", n)
 	}
-	if err := sim.SetValue(2, point.Telemetry, 101, 27); err != nil {
-		t.Fatal(err)
-	}
+	// Above 25 %: re-armed.
+	sim.Step(hours((27.5 - simValue(t, sim, 2, point.Telemetry, 101)) / 100))
 	testharness.Eventually(t, 20*time.Second, func() error {
 		if len(s.events("soc_protection", "reset")) != 1 {
 			return fmt.Errorf("no reset above 25 %%")
 		}
 		return nil
 	})
-}
 
-// Time of use: at 17:30 (the rule clock shifted there) the battery discharges
-// at 50 kW.
-func TestTimeOfUseOnPlant(t *testing.T) {
-	s := newStack(t, demoSite(t))
-	sim := s.startPlant(voltsim.ProfileOverride{Channel: 2, Type: "T", Point: 101, Profile: "soc", Capacity: 100000, Value: fixed(60)})
-	n := time.Now()
-	offset := time.Date(n.Year(), n.Month(), n.Day(), 17, 30, 0, 0, time.Local).Sub(n)
-	s.now = func() time.Time { return time.Now().Add(offset) }
-	s.startRulesrv()
-	s.waitInst(demoBat, "1", "the SOC read", func(v float64) bool { return v > 50 })
-	s.enable("tou_discharge")
-	s.waitSim(sim, 2, point.Adjustment, 1, "a 50 kW discharge", func(v float64) bool { return v == 50 })
-	s.waitInst(demoPCS, "1", "the PCS running at 50 kW", func(v float64) bool { return v == 50 })
-	// The charging window is not open at 17:30.
-	var ev struct{ Result string }
-	s.call("POST", "/rules/tou_charge/dry-run", "", &ev)
-	if ev.Result != "disabled" && ev.Result != "idle" {
-		t.Fatalf("tou_charge at 17:30: %q", ev.Result)
+	// A discharge is allowed again, and stopped again at the floor.
+	s.setpoint(40)
+	s.waitInst(demoPCS, "1", "discharging at 40 kW above the band", func(v float64) bool { return v == 40 })
+	if now := simValue(t, sim, 2, point.Adjustment, 1); now != 40 {
+		t.Fatalf("setpoint %v above 25 %%, want the operator's 40 kW", now)
+	}
+	sim.Step(hours((simValue(t, sim, 2, point.Telemetry, 101) - 21) / (40.0 / 3 * 100))) // to ~21 %
+	s.waitSim(sim, 2, point.Adjustment, 1, "the discharge stopped again (setpoint 0)", func(v float64) bool { return v == 0 })
+	testharness.Eventually(t, 20*time.Second, func() error {
+		if n := len(s.events("soc_protection", "event")); n < 2 {
+			return fmt.Errorf("%d soc_low events, want a second one after re-arming", n)
+		}
+		return nil
+	})
+	floor = s.waitSim(sim, 2, point.Telemetry, 101, "the SOC held below the floor", func(v float64) bool { return v < 20 && v > 10 })
+	sim.Step(time.Hour)
+	if now := simValue(t, sim, 2, point.Telemetry, 101); now != floor {
+		t.Fatalf("SOC %.3f %% an hour after the second stop, was %.3f %%", now, floor)
 	}
 }
 
-// Zero export: with the battery discharging 80 kW and 50 kW of PV, the site
-// exports about 30 kW; the rule limits the inverter to what the site consumes
-// (about 20 % of its 100 kW).
+// Time of use: with the rule clock in the evening window (17:30) the battery
+// discharges at 50 kW and its SOC falls; in the night window (02:00) it charges
+// at 50 kW and its SOC rises. The other window's rule stays idle.
+func TestTimeOfUseOnPlant(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		hour      int
+		rule      string
+		other     string
+		setpoint  float64
+		socChange float64 // in 30 min at 50 kW into 200 kWh
+	}{
+		{"discharge at 17:30", 17, "tou_discharge", "tou_charge", 50, -12.5},
+		{"charge at 02:00", 2, "tou_charge", "tou_discharge", -50, +12.5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newStack(t, demoSite(t))
+			sim := s.startPlant()
+			n := time.Now()
+			offset := time.Date(n.Year(), n.Month(), n.Day(), c.hour, 30, 0, 0, time.Local).Sub(n)
+			s.now = func() time.Time { return time.Now().Add(offset) }
+			s.startRulesrv()
+			s.waitInst(demoBat, "1", "the SOC read (50 %)", func(v float64) bool { return v == 50 })
+			grid := mean(s.samples(demoGrid, "5", 3))
+
+			s.enable(c.rule)
+			s.waitSim(sim, 2, point.Adjustment, 1, fmt.Sprintf("a setpoint of %v kW", c.setpoint), func(v float64) bool { return v == c.setpoint })
+			s.waitInst(demoPCS, "1", fmt.Sprintf("the PCS running at %v kW", c.setpoint), func(v float64) bool { return v == c.setpoint })
+			// The grid sees it: discharging lowers the import, charging raises it.
+			s.waitInst(demoGrid, "5", "the grid power moved by the battery's power", func(v float64) bool {
+				return math.Abs(v-(grid-c.setpoint)) < 10
+			})
+			soc := simValue(t, sim, 2, point.Telemetry, 101)
+			sim.Step(30 * time.Minute)
+			if now := simValue(t, sim, 2, point.Telemetry, 101); math.Abs(now-soc-c.socChange) > 0.5 {
+				t.Fatalf("SOC %.2f %% → %.2f %% in 30 min at %v kW, want a change of %+.1f %%", soc, now, c.setpoint, c.socChange)
+			}
+			var ev struct{ Result string }
+			s.call("POST", "/rules/"+c.other+"/dry-run", "", &ev)
+			if ev.Result != "disabled" && ev.Result != "idle" {
+				t.Fatalf("%s at %02d:30: %q", c.other, c.hour, ev.Result)
+			}
+		})
+	}
+}
+
+// Zero export: at noon 100 kW of PV against a 40 kW-peak site (~39 kW) exports
+// ~61 kW. The rule limits the inverter to what the site consumes (~39 % of its
+// 100 kW) and the export goes to about zero.
 func TestZeroExportOnPlant(t *testing.T) {
 	s := newStack(t, demoSite(t))
-	sim := s.startPlant(voltsim.ProfileOverride{Channel: 1, Type: "T", Point: 1, Profile: "pv", Rated: 50},
-		voltsim.ProfileOverride{Channel: 2, Type: "T", Point: 101, Profile: "soc", Capacity: 100000, Value: fixed(60)})
+	sim := s.startPlantWith(voltsim.Options{SiteLoad: 40})
 	s.startRulesrv()
-	s.setpoint(80)
-	s.waitInst(demoGrid, "5", "an export of about 30 kW", func(v float64) bool { return v < -20 })
+	if before := mean(s.samples(demoGrid, "5", 5)); before > -50 {
+		t.Fatalf("grid power before zero export %.1f kW, want an export of ~61 kW (negative)", before)
+	}
 	s.enable("zero_export")
-	lim := s.waitSim(sim, 1, point.Adjustment, 1, "the PV limit near 20 %", func(v float64) bool { return v > 10 && v < 30 })
-	t.Logf("PV limited to %.1f %%", lim)
+	lim := s.waitSim(sim, 1, point.Adjustment, 1, "the PV limit near 39 %", func(v float64) bool { return v > 30 && v < 50 })
+	s.waitSim(sim, 1, point.Telemetry, 1, "the PV curtailed to its limit", func(v float64) bool { return v < 50 })
+	s.waitInst(demoGrid, "5", "the export gone", func(v float64) bool { return v > -3 })
+	after := s.samples(demoGrid, "5", 10)
+	for _, v := range after {
+		if math.Abs(v) > 5 {
+			t.Fatalf("grid power after zero export %v, want each reading within ±5 kW of zero", after)
+		}
+	}
+	if m := mean(after); math.Abs(m) > 3 {
+		t.Fatalf("grid power after zero export: mean %.1f kW of %v, want about zero", m, after)
+	}
+	pv := simValue(t, sim, 1, point.Telemetry, 1)
+	lim = simValue(t, sim, 1, point.Adjustment, 1)
+	if math.Abs(pv-lim) > 0.5 {
+		t.Fatalf("PV %.1f kW with a %.1f %% limit of 100 kW", pv, lim)
+	}
+	if ex := s.exec("zero_export"); !strings.Contains(ex["outcome"], `"status":"ok"`) {
+		t.Fatalf("outcome %s", ex["outcome"])
+	}
+	t.Logf("PV limited to %.1f %%, grid %v", lim, after)
 }
 
 // A rule writes a virtual point through comsrv (a command on the virtual

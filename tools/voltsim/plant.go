@@ -5,10 +5,19 @@ import (
 	"time"
 )
 
-// The plant is the physics behind the points: PV follows the sun of the simulation
-// clock, batteries follow their setpoints and integrate their power into the state
-// of charge, meters see what the PV and batteries do. One step computes the sources
-// first (PV, batteries) so that meters in the same step see their new values.
+// The plant is the physics behind the points, with the signs of the point tables:
+//
+//   - PV follows the sun of the simulation clock, clamped by its channel's power
+//     limit (pv_limit, % of rated);
+//   - the site consumes: load points follow a daily curve, and so does the site
+//     load no point measures (Options.SiteLoad);
+//   - batteries follow their setpoints, positive = discharge: discharging lowers
+//     the state of charge, charging raises it;
+//   - meters read load − PV − battery discharge: positive = import from the grid,
+//     negative = export.
+//
+// One step computes the sources first (PV, load, batteries) so that meters in the
+// same step see their new values.
 
 // battery is the storage model of a channel with a state-of-charge point.
 type battery struct {
@@ -37,14 +46,25 @@ func (s *Sim) advance(dt time.Duration) {
 	hours := dt.Hours()
 	hod := hourOfDay(s.now)
 
-	var pvTotal, batteryTotal float64
+	var pvTotal, loadTotal, batteryTotal float64
 	for _, ch := range s.order {
 		for _, p := range ch.order {
-			if p.profile.Kind == ProfilePV {
-				s.update(ch, p, s.pvPower(p.profile.Rated, hod))
+			switch p.profile.Kind {
+			case ProfilePV:
+				v := s.pvPower(p.profile.Rated, hod)
+				if ch.pvLimit != nil {
+					v = min(v, min(max(ch.pvLimit.value, 0), 100)/100*p.profile.Rated)
+				}
+				s.update(ch, p, v)
 				pvTotal += p.value
+			case ProfileLoad:
+				s.update(ch, p, s.loadPower(p.profile.Rated, hod))
+				loadTotal += p.value
 			}
 		}
+	}
+	if s.siteLoad > 0 {
+		loadTotal += s.loadPower(s.siteLoad, hod)
 	}
 	for _, ch := range s.order {
 		if ch.battery != nil {
@@ -56,7 +76,7 @@ func (s *Sim) advance(dt time.Duration) {
 			prof := p.profile
 			switch prof.Kind {
 			case ProfileMeterPower:
-				net := pvTotal - batteryTotal
+				net := loadTotal - pvTotal - batteryTotal
 				s.update(ch, p, net+s.noise(0.01*math.Abs(net)+0.1))
 			case ProfileVoltage:
 				s.update(ch, p, prof.Value+s.noise(0.005*prof.Value))
@@ -71,12 +91,13 @@ func (s *Sim) advance(dt time.Duration) {
 	}
 }
 
-// stepBattery applies the battery's command for hours and returns the power it
-// actually ran at: nothing beyond full or empty.
+// stepBattery applies the battery's command (positive = discharge) for hours and
+// returns the power it actually ran at: no discharge when empty, no charge when
+// full.
 func (s *Sim) stepBattery(ch *simChannel, b *battery, hours float64) float64 {
 	p := b.command()
 	soc := b.soc.value
-	if soc >= 100 && p > 0 || soc <= 0 && p < 0 {
+	if soc <= 0 && p > 0 || soc >= 100 && p < 0 {
 		p = 0
 	}
 	for _, pp := range b.powers {
@@ -85,7 +106,7 @@ func (s *Sim) stepBattery(ch *simChannel, b *battery, hours float64) float64 {
 		}
 	}
 	if b.soc.profile.Kind == ProfileSOC {
-		next := soc + p*hours/b.soc.profile.Capacity*100
+		next := soc - p*hours/b.soc.profile.Capacity*100
 		s.update(ch, b.soc, min(max(next, 0), 100))
 	}
 	return p
@@ -99,6 +120,53 @@ func (s *Sim) pvPower(rated, hod float64) float64 {
 	}
 	v := rated * math.Sin(math.Pi*(hod-6)/12) * (1 + s.noise(0.02))
 	return max(v, 0)
+}
+
+// The daily load curve: a base through the night, rising to the peak in the early
+// afternoon.
+const (
+	defaultSiteLoad = 80.0 // kW peak of the unmetered site load
+	loadBase        = 0.4  // share of the peak consumed at night
+	loadPeakHour    = 13.0
+	loadWidth       = 4.5 // hours: ~62 % of the peak at 17:30, ~97 % at 12:00
+)
+
+// loadPower is a commercial site's consumption: loadBase × rated at night, a bell
+// around 13:00 reaching rated, with ±2 % noise.
+func (s *Sim) loadPower(rated, hod float64) float64 {
+	d := (hod - loadPeakHour) / loadWidth
+	shape := loadBase + (1-loadBase)*math.Exp(-d*d)
+	return max(rated*shape*(1+s.noise(0.02)), 0)
+}
+
+// siteLoadPeak resolves Options.SiteLoad: 0 is the default load unless a point of
+// the site measures the load itself; negative is none.
+func siteLoadPeak(opt float64, chans []*simChannel) float64 {
+	switch {
+	case opt > 0:
+		return opt
+	case opt < 0:
+		return 0
+	}
+	for _, ch := range chans {
+		for _, p := range ch.order {
+			if p.profile.Kind == ProfileLoad {
+				return 0
+			}
+		}
+	}
+	return defaultSiteLoad
+}
+
+// findPVLimit is the channel's PV power limit point: the first with the pv_limit
+// profile. It stays the limit when SetValue later pins it.
+func findPVLimit(sc *simChannel) *simPoint {
+	for _, p := range sc.order {
+		if p.profile.Kind == ProfilePVLimit {
+			return p
+		}
+	}
+	return nil
 }
 
 // noise is uniform in ±amp, from the seeded generator so runs repeat.

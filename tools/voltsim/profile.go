@@ -16,22 +16,25 @@ import (
 // clock.
 type ProfileKind string
 
-// Profile kinds. Powers share one unit per site (kW by convention) and battery
-// power is positive while charging.
+// Profile kinds. Powers share one unit per site (kW by convention) and follow the
+// point tables of the demo site: battery power and setpoints are positive while
+// discharging, meter power is positive while the site imports.
 const (
 	ProfileFixed           ProfileKind = "fixed"            // Value, until written
-	ProfilePV              ProfileKind = "pv"               // daytime sine × Rated, ±2 % noise
+	ProfilePV              ProfileKind = "pv"               // daytime sine × Rated, ±2 % noise, curtailed by pv_limit
+	ProfilePVLimit         ProfileKind = "pv_limit"         // written % of rated; clamps the channel's PV
+	ProfileLoad            ProfileKind = "load"             // daily consumption curve × Rated, ±2 % noise
 	ProfileBatterySetpoint ProfileKind = "battery_setpoint" // fixed; the battery follows it
-	ProfileBatteryPower    ProfileKind = "battery_power"    // the channel's battery power
-	ProfileSOC             ProfileKind = "soc"              // integrates battery power over Capacity
-	ProfileMeterPower      ProfileKind = "meter_power"      // Σ PV − Σ battery, with noise
+	ProfileBatteryPower    ProfileKind = "battery_power"    // the channel's battery power (+ discharge)
+	ProfileSOC             ProfileKind = "soc"              // falls with discharge over Capacity
+	ProfileMeterPower      ProfileKind = "meter_power"      // Σ load − Σ PV − Σ battery (+ import), with noise
 	ProfileVoltage         ProfileKind = "voltage"          // Value ± 0.5 %
 	ProfileFrequency       ProfileKind = "frequency"        // Value ± 0.02
 	ProfileTemperature     ProfileKind = "temperature"      // Value + 5 over the day, slow
 )
 
 var profileKinds = []ProfileKind{
-	ProfileFixed, ProfilePV, ProfileBatterySetpoint, ProfileBatteryPower, ProfileSOC,
+	ProfileFixed, ProfilePV, ProfilePVLimit, ProfileLoad, ProfileBatterySetpoint, ProfileBatteryPower, ProfileSOC,
 	ProfileMeterPower, ProfileVoltage, ProfileFrequency, ProfileTemperature,
 }
 
@@ -39,9 +42,11 @@ var profileKinds = []ProfileKind{
 type Profile struct {
 	Kind ProfileKind
 	// Value is the fixed value (fixed, battery_setpoint), the initial state of
-	// charge in % (soc) or the nominal value (voltage, frequency, temperature).
+	// charge in % (soc), the initial PV limit in % of rated (pv_limit, 100) or the
+	// nominal value (voltage, frequency, temperature).
 	Value float64
-	// Rated is the peak power of a PV point, reached at 12:00 sim time.
+	// Rated is the peak power of a PV point (reached at 12:00 sim time) or of a
+	// load point (reached at 13:00).
 	Rated float64
 	// Capacity is the battery capacity of a soc point, in power unit × hours.
 	Capacity float64
@@ -50,6 +55,8 @@ type Profile struct {
 // Defaults of the profile parameters.
 const (
 	defaultPVRated         = 100.0 // kW
+	defaultLoadRated       = 50.0  // kW, a load point
+	defaultPVLimit         = 100.0 // %, not curtailed
 	defaultBatteryCapacity = 200.0 // kWh
 	defaultSOC             = 50.0  // %
 	defaultPhaseVoltage    = 230.0
@@ -68,6 +75,14 @@ func (p Profile) withDefaults(name string, valueSet bool) Profile {
 	case ProfilePV:
 		if p.Rated == 0 {
 			p.Rated = defaultPVRated
+		}
+	case ProfileLoad:
+		if p.Rated == 0 {
+			p.Rated = defaultLoadRated
+		}
+	case ProfilePVLimit:
+		if !valueSet {
+			p.Value = defaultPVLimit
 		}
 	case ProfileSOC:
 		if p.Capacity == 0 {
@@ -104,7 +119,8 @@ func (p Profile) withDefaults(name string, valueSet bool) Profile {
 // guessProfile picks a profile from the point's signal_name (English or Chinese, as
 // in the original VoltageEMS tables). battery says the channel has a state-of-charge
 // point; pvChannel that the channel's name says it is a PV inverter. S points and
-// C/A points hold their value until written.
+// C/A points hold their value until written, but for a battery's power setpoint
+// and a PV inverter's power limit.
 func guessProfile(p *config.Point, battery, pvChannel bool) Profile {
 	name := normalName(p.Name)
 	has := func(subs ...string) bool {
@@ -114,6 +130,12 @@ func guessProfile(p *config.Point, battery, pvChannel bool) Profile {
 			}
 		}
 		return false
+	}
+	// A limit named for PV is the PV limit even on a hybrid inverter's channel;
+	// other limits on a PV channel only when it has no battery.
+	if p.Type == point.Adjustment && isPVLimitName(name) &&
+		(has("pv", "solar", "光伏") || pvChannel && !battery) {
+		return Profile{Kind: ProfilePVLimit}.withDefaults(name, false)
 	}
 	if p.Type == point.Adjustment && battery && isPowerName(name) {
 		return Profile{Kind: ProfileBatterySetpoint}
@@ -135,6 +157,8 @@ func guessProfile(p *config.Point, battery, pvChannel bool) Profile {
 		return Profile{Kind: ProfileFixed}
 	case has("volt", "电压") || isVoltageSymbol(name):
 		k = ProfileVoltage
+	case isLoadName(name) && (isPowerName(name) || isPowerUnit(p.Unit) || name == "load"):
+		k = ProfileLoad
 	case isPowerName(name):
 		switch {
 		case battery:
@@ -158,6 +182,41 @@ func isSOCName(name string) bool {
 func isPowerName(name string) bool {
 	return strings.Contains(name, "power") || strings.Contains(name, "功率") ||
 		name == "p" || strings.HasPrefix(name, "p_") || strings.HasSuffix(name, "_p")
+}
+
+// isLoadName says a point measures the site's consumption: load, consumption,
+// 负荷, 负载 — but not an energy counter, a factor or an overload.
+func isLoadName(name string) bool {
+	hasAny := func(subs ...string) bool {
+		for _, s := range subs {
+			if strings.Contains(name, s) {
+				return true
+			}
+		}
+		return false
+	}
+	return hasAny("load", "consumption", "负荷", "负载", "用电") &&
+		!hasAny("energy", "kwh", "factor", "overload", "rate", "电量", "过载")
+}
+
+// isPowerUnit says a unit is one of active power.
+func isPowerUnit(unit string) bool {
+	switch strings.ToLower(strings.TrimSpace(unit)) {
+	case "w", "kw", "mw":
+		return true
+	}
+	return false
+}
+
+// isPVLimitName says an adjustment point limits a PV inverter's active power:
+// power_limit, pv_power_limit, curtailment, 限功率 — not a reactive power,
+// current or voltage limit.
+func isPVLimitName(name string) bool {
+	if strings.Contains(name, "reactive") || strings.Contains(name, "current") ||
+		strings.Contains(name, "volt") || strings.Contains(name, "无功") {
+		return false
+	}
+	return strings.Contains(name, "limit") || strings.Contains(name, "curtail") || strings.Contains(name, "限")
 }
 
 func isVoltageSymbol(name string) bool {
@@ -204,6 +263,8 @@ type profileFile struct {
 //	  - {channel: 3, type: T, point: 1, profile: pv, rated: 250}
 //	  - {channel: 2, type: T, point: 4, profile: soc, capacity: 500, value: 80}
 //	  - {channel: 2, type: A, point: 1, profile: battery_setpoint}
+//	  - {channel: 1, type: A, point: 1, profile: pv_limit, value: 100}
+//	  - {channel: 4, type: T, point: 2, profile: load, rated: 60}
 //	  - {channel: 1, type: T, point: 9, profile: fixed, value: 42}
 //
 // Unknown keys are errors; the overrides are checked against the site config by New.

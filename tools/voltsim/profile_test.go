@@ -18,8 +18,9 @@ import (
 )
 
 // plantSite is a small site whose signal names pick the profiles: a battery with a
-// power setpoint, a PV inverter and a grid meter. Everything is float32 ABCD in
-// holding registers, two registers per point from address 0.
+// power setpoint, a PV inverter with a power limit and a grid meter. Telemetry is
+// float32 ABCD in holding registers, two registers per point from address 0; the
+// setpoint and the limit are float32 at holding register 100.
 var plantSite = func() map[string]string {
 	files := map[string]string{
 		"site.yaml": "site: {id: plant}\n",
@@ -30,6 +31,8 @@ var plantSite = func() map[string]string {
 `,
 		"comsrv/1/adjustment.csv":                 "point_id,signal_name,unit\n1,power_setpoint,kW\n",
 		"comsrv/1/mapping/adjustment_mapping.csv": mappingHeader + "1,1,16,100,float32,,\n",
+		"comsrv/2/adjustment.csv":                 "point_id,signal_name,unit\n1,pv_power_limit,%\n2,reactive_power_limit,kvar\n",
+		"comsrv/2/mapping/adjustment_mapping.csv": mappingHeader + "1,1,16,100,float32,,\n2,1,16,102,float32,,\n",
 	}
 	tables := map[string][]string{
 		"1": {"soc", "battery_power", "cell_temperature", "status_word"},
@@ -61,6 +64,8 @@ func TestProfilesAreGuessedFromSignalNames(t *testing.T) {
 		{1, 'T', 4}: voltsim.ProfileFixed,
 		{1, 'A', 1}: voltsim.ProfileBatterySetpoint,
 		{2, 'T', 1}: voltsim.ProfilePV,
+		{2, 'A', 1}: voltsim.ProfilePVLimit,
+		{2, 'A', 2}: voltsim.ProfileFixed,
 		{3, 'T', 1}: voltsim.ProfileMeterPower,
 		{3, 'T', 2}: voltsim.ProfileVoltage,
 		{3, 'T', 3}: voltsim.ProfileVoltage,
@@ -125,7 +130,8 @@ func TestPVFollowsTheDay(t *testing.T) {
 }
 
 func TestBatteryFollowsWrittenSetpoint(t *testing.T) {
-	sim := startSim(t, writeSite(t, plantSite), voltsim.Options{Start: midnight})
+	// No site load: the meter sees the battery alone (at night, no PV either).
+	sim := startSim(t, writeSite(t, plantSite), voltsim.Options{Start: midnight, SiteLoad: -1})
 	bess := client(t, sim.Addr(1), 1, time.Second)
 	soc := func() float64 {
 		t.Helper()
@@ -141,16 +147,17 @@ func TestBatteryFollowsWrittenSetpoint(t *testing.T) {
 		t.Errorf("SOC moved to %v without a setpoint", s)
 	}
 
-	// Charge at 50 kW (the command arrives over Modbus, FC 16): 200 kWh fill by 25 %/h.
-	must(t, bess.WriteFloat32(100, 50))
+	// Charge at 50 kW (setpoint -50, positive = discharge; the command arrives
+	// over Modbus, FC 16): 200 kWh fill by 25 %/h.
+	must(t, bess.WriteFloat32(100, -50))
 	sim.Step(30 * time.Minute)
 	if s := soc(); !near(s, 62.5, 1e-4) {
-		t.Errorf("SOC after 30 min at 50 kW = %v, want 62.5", s)
+		t.Errorf("SOC after 30 min charging at 50 kW = %v, want 62.5", s)
 	}
 	p, _ := sim.Value(1, point.Telemetry, 2)
 	meter, _ := sim.Value(3, point.Telemetry, 1)
-	if p != 50 || !near(meter, -50, 0.6) { // night: no PV, the meter sees the charging
-		t.Errorf("battery power %v (want 50), meter %v (want -50 ± noise)", p, meter)
+	if p != -50 || !near(meter, 50, 0.6) { // night: no PV, the site imports what charges the battery
+		t.Errorf("battery power %v (want -50), meter %v (want +50 import ± noise)", p, meter)
 	}
 	sim.Step(2 * time.Hour)
 	if s := soc(); s != 100 {
@@ -161,13 +168,30 @@ func TestBatteryFollowsWrittenSetpoint(t *testing.T) {
 		t.Errorf("full battery still charges at %v", p)
 	}
 
-	// Discharge at 100 kW.
-	must(t, bess.WriteFloat32(100, -100))
+	// Discharge at 100 kW: the SOC falls, the site exports.
+	must(t, bess.WriteFloat32(100, 100))
 	sim.Step(15 * time.Minute)
 	if s := soc(); !near(s, 87.5, 1e-4) {
-		t.Errorf("SOC after 15 min at -100 kW = %v, want 87.5", s)
+		t.Errorf("SOC after 15 min discharging at 100 kW = %v, want 87.5", s)
 	}
-	if w := sim.Writes(1); len(w) != 2 || w[0].Value != 50 || w[1].Value != -100 {
+	p, _ = sim.Value(1, point.Telemetry, 2)
+	meter, _ = sim.Value(3, point.Telemetry, 1)
+	if p != 100 || !near(meter, -100, 1.1) {
+		t.Errorf("battery power %v (want 100), meter %v (want -100 export ± noise)", p, meter)
+	}
+	// Until empty, then no more.
+	sim.Step(2 * time.Hour)
+	if s := soc(); s != 0 {
+		t.Errorf("SOC after overdischarging = %v, want 0 (clamped)", s)
+	}
+	sim.Step(time.Minute)
+	if p, _ := sim.Value(1, point.Telemetry, 2); p != 0 {
+		t.Errorf("empty battery still discharges at %v", p)
+	}
+	if m, _ := sim.Value(3, point.Telemetry, 1); !near(m, 0, 0.1) {
+		t.Errorf("meter %v with an empty battery and no load, want 0 ± noise", m)
+	}
+	if w := sim.Writes(1); len(w) != 2 || w[0].Value != -50 || w[1].Value != 100 {
 		t.Errorf("writes %+v", w)
 	}
 }
@@ -187,9 +211,9 @@ func TestProfileOverrides(t *testing.T) {
 	checkRange(t, sim, 2, 1, 245, 255)
 	checkRange(t, sim, 1, 1, 0, 0) // starts empty
 	checkRange(t, sim, 3, 1, 42, 42)
-	must(t, sim.SetValue(1, point.Adjustment, 1, 10))
+	must(t, sim.SetValue(1, point.Adjustment, 1, -10))
 	sim.Step(time.Hour)
-	checkRange(t, sim, 1, 1, 10, 10) // 10 kW for 1 h into 100 kWh
+	checkRange(t, sim, 1, 1, 10, 10) // charging 10 kW for 1 h into 100 kWh
 
 	for name, content := range map[string]string{
 		"unknown key":     "points:\n  - {channel: 2, type: T, point: 1, profile: pv, peak: 3}\n",

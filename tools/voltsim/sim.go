@@ -2,8 +2,9 @@
 // configuration and serves exactly the mapped points of every enabled channel over
 // the channel's real protocol, one listener per channel, so comsrv can be developed
 // and tested against something that behaves like the field: values that follow
-// profiles driven by a simulation clock (PV curve, battery state of charge that
-// integrates the commanded power, noisy meters), commands that land in the device
+// profiles driven by a simulation clock (PV curve with curtailment, site load,
+// battery state of charge that integrates the commanded power, a grid meter that
+// sees them all), commands that land in the device
 // and are recorded, and faults injected on demand through the library API or a small
 // HTTP control API.
 //
@@ -49,6 +50,11 @@ type Options struct {
 	Seed uint64
 	// Profiles override the profiles guessed from signal names.
 	Profiles []ProfileOverride
+	// SiteLoad is the peak (kW, at 13:00) of the site's consumption that no point
+	// measures: the grid meter sees it, no load point shows it. 0 picks the
+	// default: 80 kW when no point of the site has the load profile, none when one
+	// has. Negative: no such load.
+	SiteLoad float64
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -67,6 +73,8 @@ type Sim struct {
 	rng   *rand.Rand
 	chans map[uint32]*simChannel
 	order []*simChannel // by channel id
+
+	siteLoad float64 // peak of the unmetered site load (plant.go); 0: none
 }
 
 type simChannel struct {
@@ -75,6 +83,7 @@ type simChannel struct {
 	points   map[pointKey]*simPoint
 	order    []*simPoint // by type, then id: the order values are computed in
 	battery  *battery
+	pvLimit  *simPoint // the point whose value (% of rated) clamps the channel's PV; nil if none
 	writes   boundedLog[Write]
 	requests boundedLog[RequestLog]
 }
@@ -160,6 +169,8 @@ func New(cfg *config.Config, opts Options) (*Sim, error) {
 			return nil, err
 		}
 	}
+
+	s.siteLoad = siteLoadPeak(opts.SiteLoad, s.order)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,6 +265,7 @@ func newSimChannel(ch *config.Channel, overrides map[pointKey]Profile) *simChann
 			sc.battery = b
 		}
 	}
+	sc.pvLimit = findPVLimit(sc)
 	return sc
 }
 
