@@ -47,6 +47,7 @@ type ruleRun struct {
 type ruleState struct {
 	Active       bool  `json:"active"`        // fired and not reset
 	PendingSince int64 `json:"pending_since"` // Unix ms the condition started to hold (for:), 0 = not pending
+	ResetSince   int64 `json:"reset_since"`   // Unix ms the reset started to hold (reset_for:), 0 = not pending
 	LastFired    int64 `json:"last_fired"`    // Unix ms
 }
 
@@ -165,7 +166,7 @@ func (e *engine) adopt(old *engine) {
 	for _, rr := range e.rules {
 		if o := old.byID[rr.r.ID]; o != nil && o.r.Fingerprint == rr.r.Fingerprint {
 			rr.st = o.st
-			rr.st.PendingSince = 0
+			rr.st.PendingSince, rr.st.ResetSince = 0, 0
 			rr.last = o.last
 		}
 	}
@@ -599,8 +600,30 @@ func (e *engine) decide(rr *ruleRun, cause string, now time.Time, dry bool) *Eva
 			reset = v != 0
 			ev.Path = append(ev.Path, fmt.Sprintf("reset %s", truth(reset)))
 		}
+		if reset && r.ResetFor > 0 {
+			if st.ResetSince == 0 {
+				st.ResetSince = nowMS
+			}
+			if held := time.Duration(nowMS-st.ResetSince) * time.Millisecond; held < r.ResetFor {
+				if !dry && (cause == "reset-hold" || rr.timers["reset-hold"] == nil) {
+					e.after(rr, "reset-hold", r.ResetFor-held) // evaluated again when the hold is over
+				}
+				ev.Result = ResultActive
+				ev.Reason = fmt.Sprintf("reset held %s of %s", held, r.ResetFor)
+				ev.Path = append(ev.Path, "reset hold: "+ev.Reason)
+				return ev
+			}
+			ev.Path = append(ev.Path, fmt.Sprintf("reset held for %s", r.ResetFor))
+		}
+		if !reset && st.ResetSince != 0 {
+			st.ResetSince = 0
+			ev.Path = append(ev.Path, "reset hold interrupted")
+			if !dry {
+				e.cancel(rr, "reset-hold")
+			}
+		}
 		if reset {
-			st.Active, st.PendingSince = false, 0
+			st.Active, st.PendingSince, st.ResetSince = false, 0, 0
 			ev.Result = ResultReset
 			ev.Path = append(ev.Path, "re-armed")
 			ev.Actions = e.plan(rr, r.OnReset, now, dry)

@@ -284,3 +284,47 @@ actions:
 	s.setInst(meter, point.Good, mGrid, 170)
 	s.waitCommands(1, 2)
 }
+
+// reset_for: a reset that holds only for a moment (one reading ahead of another)
+// does not re-arm the rule; one that holds does, no sooner than the hold.
+func TestResetForHoldsBeforeReArming(t *testing.T) {
+	const hold = 800 * time.Millisecond
+	s := newStack(t, withRule("shave", `id: shave
+condition: meter.active_power > 100
+reset: meter.active_power < 90
+reset_for: 800ms
+actions:
+  - command: {channel: 1, type: A, point: 1, value: 5}
+    wait: false
+on_reset:
+  - command: {channel: 1, type: A, point: 1, value: 0}
+    wait: false
+`))
+	s.startRulesrv()
+	s.setInst(meter, point.Good, mGrid, 150)
+	s.waitCommands(1, 1)
+
+	// A dip below the reset and back: no re-arm, no on_reset.
+	start := time.Now()
+	s.setInst(meter, point.Good, mGrid, 80)
+	s.setInst(meter, point.Good, mGrid, 95)
+	testharness.WaitFor(t, 10*time.Second, "the reset hold to pass", func() bool { return time.Since(start) > 2*hold })
+	s.sync()
+	if got := s.commands(1); len(got) != 1 {
+		t.Fatalf("a momentary reset re-armed the rule: commands %v", got)
+	}
+
+	// A reset that holds re-arms once the hold is over.
+	start = time.Now()
+	s.setInst(meter, point.Good, mGrid, 80)
+	got := s.waitCommands(1, 2)
+	if el := time.Since(start); el < hold {
+		t.Fatalf("re-armed after %s, before the %s hold", el, hold)
+	}
+	if strings.Join(got, " ") != "1=5 1=0" {
+		t.Fatalf("commands %v, want the firing then on_reset", got)
+	}
+	if n := len(s.events("shave", "reset")); n != 1 {
+		t.Fatalf("%d reset events, want 1", n)
+	}
+}

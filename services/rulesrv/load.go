@@ -210,6 +210,7 @@ func (c *compiler) rule(f *RuleFile, stem string) *Rule {
 		c.add(c.y.pos("$.id"), "rule id %q differs from its file name %s.yaml; name the file after the id", r.ID, stem)
 	}
 	r.For = c.duration("$.for", f.For, 0)
+	r.ResetFor = c.duration("$.reset_for", f.ResetFor, 0)
 	r.Cooldown = c.duration("$.cooldown", f.Cooldown, 0)
 	r.MaxAge = c.duration("$.max_age", f.MaxAge, time.Millisecond)
 
@@ -246,7 +247,7 @@ func (c *compiler) rule(f *RuleFile, stem string) *Rule {
 		}
 	}
 	if cronRule {
-		for key, set := range map[string]bool{"for": f.For != "", "reset": f.Reset != "", "level": f.Level, "threshold": f.Threshold != nil, "on_reset": len(f.OnReset) > 0} {
+		for key, set := range map[string]bool{"for": f.For != "", "reset": f.Reset != "", "reset_for": f.ResetFor != "", "level": f.Level, "threshold": f.Threshold != nil, "on_reset": len(f.OnReset) > 0} {
 			if set {
 				c.add(c.y.pos("$.%s", key), "%s does not apply to a cron rule, which fires at its times when its condition holds", key)
 			}

@@ -30,6 +30,10 @@ type RuleFile struct {
 	Reset string `yaml:"reset,omitempty" json:"reset,omitempty"`
 	// For is how long the condition must hold before the rule fires.
 	For string `yaml:"for,omitempty" json:"for,omitempty"`
+	// ResetFor is how long the reset must hold before a rule that fired re-arms:
+	// readings that arrive one after the other (a meter before the inverter that
+	// just changed it) cannot re-arm it for a moment.
+	ResetFor string `yaml:"reset_for,omitempty" json:"reset_for,omitempty"`
 	// Level fires on every evaluation while the condition holds, not once.
 	Level bool `yaml:"level,omitempty" json:"level,omitempty"`
 	// Cooldown is the least time between two firings.
@@ -129,6 +133,7 @@ type Rule struct {
 	Condition   *expression.Program // nil: always true (cron rules only)
 	Reset       *expression.Program // nil: the condition is false
 	For         time.Duration
+	ResetFor    time.Duration
 	Level       bool
 	Cooldown    time.Duration
 	MaxAge      time.Duration

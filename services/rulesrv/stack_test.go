@@ -247,9 +247,8 @@ func TestPeakShavingOnPlant(t *testing.T) {
 	s.enable("peak_shaving")
 	sp := s.waitSim(sim, 2, point.Adjustment, 1, "a discharge setpoint of about 19 kW", func(v float64) bool { return v > 5 && v < 40 })
 	s.waitInst(demoPCS, "1", "the PCS discharging", func(v float64) bool { return v > 5 })
-	// The loop may take a round or two (the template's reset can see the new grid
-	// reading before the new PCS reading and re-arm once): wait until ten
-	// successive readings average below the limit.
+	// The loop takes a round or two to settle: wait until ten successive readings
+	// average below the limit.
 	after := s.settle(demoGrid, "5", 10, "a mean import below the 80 kW limit (~75)", func(w []float64) bool {
 		m := mean(w)
 		return m < 80 && m > 60
