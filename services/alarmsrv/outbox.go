@@ -15,6 +15,7 @@ import (
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/notify"
 	"github.com/voltageems/voltage/shared/redisx"
+	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/webhook"
 )
 
@@ -211,7 +212,7 @@ func (o *outbox) work(ctx context.Context, name string, q chan outboxEntry) {
 			}
 			o.metrics.notifications.WithLabelValues(name, "retry").Inc()
 			o.log.Warn("notification not delivered; retrying", "channel", name, "id", e.id, "err", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			if !service.Sleep(ctx, wait) {
 				return
 			}
 			wait = min(wait*2, o.retryMax)
@@ -230,7 +231,7 @@ func (o *outbox) done(ctx context.Context, id string) {
 		if _, err := pipe.Exec(ctx); err == nil || ctx.Err() != nil {
 			break
 		}
-		if !sleep(ctx, wait) {
+		if !service.Sleep(ctx, wait) {
 			break
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -253,7 +254,7 @@ func readStream(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger
 		if !groupOK {
 			if err := redisx.EnsureGroup(ctx, rdb, stream, group, "0"); err != nil {
 				ready.Store(false)
-				if !sleep(ctx, wait) {
+				if !service.Sleep(ctx, wait) {
 					return
 				}
 				wait = min(wait*2, 5*time.Second)
@@ -281,7 +282,7 @@ func readStream(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger
 			if ready.Swap(false) {
 				log.Warn("cannot read the stream; retrying", "stream", stream, "err", err)
 			}
-			if !sleep(ctx, wait) {
+			if !service.Sleep(ctx, wait) {
 				return
 			}
 			wait = min(wait*2, 5*time.Second)
@@ -303,7 +304,7 @@ func readStream(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger
 		if err := handle(msgs); err != nil {
 			log.Warn("cannot handle stream entries; reading them again", "stream", stream, "err", err)
 			start = "0"
-			if !sleep(ctx, time.Second) {
+			if !service.Sleep(ctx, time.Second) {
 				return
 			}
 		}

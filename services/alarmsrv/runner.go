@@ -14,6 +14,7 @@ import (
 
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
+	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/statestore"
 )
 
@@ -101,7 +102,7 @@ func (r *runner) loadActive(ctx context.Context) (map[string]*Alarm, error) {
 			return out, nil
 		}
 		r.log.Warn("cannot read alarm:active; retrying", "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !service.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -189,50 +190,15 @@ func (r *runner) stopSubscriber() {
 // subscribe feeds the queue with change messages and a resync marker after every
 // complete (re)subscription.
 func (r *runner) subscribe(ctx context.Context, hashes []string, gen uint64) {
-	if len(hashes) == 0 {
-		r.subscribed.Store(true)
-		r.enqueue(ctx, queued{resync: true, gen: gen})
-		return
-	}
-	ps := r.rdb.Subscribe(ctx, hashes...)
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	wait := 100 * time.Millisecond
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if r.subscribed.Swap(false) {
-				r.ready.Store(false)
-				r.log.Warn("lost the change subscription; resubscribing", "err", err)
-			}
-			if !sleep(ctx, wait) {
-				return
-			}
-			wait = min(wait*2, 5*time.Second)
-			continue
-		}
-		var it queued
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" || m.Count != len(hashes) {
-				continue
-			}
-			wait = 100 * time.Millisecond
-			r.subscribed.Store(true)
-			it = queued{resync: true, gen: gen}
-		case *redis.Message:
-			it = queued{hash: m.Channel, payload: m.Payload, recv: time.Now(), gen: gen}
-		default:
-			continue
-		}
-		if !r.enqueue(ctx, it) {
-			return
+	up := func(ok bool) {
+		r.subscribed.Store(ok)
+		if !ok {
+			r.ready.Store(false)
 		}
 	}
+	statestore.Subscribe(ctx, r.rdb, hashes, r.log, up, func(ev statestore.Event) bool {
+		return r.enqueue(ctx, queued{hash: ev.Channel, payload: ev.Payload, recv: ev.Received, resync: ev.Resync, gen: gen})
+	})
 }
 
 func (r *runner) enqueue(ctx context.Context, it queued) bool {
@@ -255,7 +221,7 @@ func (r *runner) handle(ctx context.Context, items []queued) {
 				r.log.Warn("resync failed; retrying", "err", err)
 				r.ready.Store(false)
 				go func(gen uint64) {
-					if sleep(ctx, time.Second) {
+					if service.Sleep(ctx, time.Second) {
 						r.enqueue(ctx, queued{resync: true, gen: gen})
 					}
 				}(it.gen)
@@ -416,17 +382,6 @@ func (r *runner) flush(ctx context.Context) {
 
 // auditMaxLen caps audit:log (as shared/command does).
 const auditMaxLen = 1_000_000
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 func auditArgs(values map[string]any) *redis.XAddArgs {
 	return &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: auditMaxLen, Approx: true, Values: values}

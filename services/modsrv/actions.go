@@ -16,6 +16,7 @@ import (
 	"github.com/voltageems/voltage/shared/model"
 	"github.com/voltageems/voltage/shared/point"
 	"github.com/voltageems/voltage/shared/redisx"
+	"github.com/voltageems/voltage/shared/service"
 )
 
 // actionConsumer reads inst:actions with the consumer group "modsrv" and turns
@@ -48,7 +49,7 @@ func (a *actionConsumer) run(ctx context.Context) {
 		}
 		a.ready(false)
 		a.log.Warn("action stream unavailable; retrying", "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !service.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(wait*2, 5*time.Second)

@@ -97,20 +97,20 @@ func benchEngine(b *testing.B, dir string) (*engine, *redis.Client) {
 		b.Fatal(err)
 	}
 	e := newEngine(m, rdb, statestore.NewWriter(rdb, 0), slog.New(slog.DiscardHandler), newMetrics(prometheus.NewRegistry()))
-	if err := e.handle(context.Background(), []queued{{resync: true}}); err != nil {
+	if err := e.handle(context.Background(), []queued{{Resync: true}}); err != nil {
 		b.Fatal(err)
 	}
 	return e, rdb
 }
 
 // changeMessage is comsrv's pub/sub message for the given points of channel 1 T.
-func changeMessage(ts int64, values map[point.ID]float64) *redis.Message {
+func changeMessage(ts int64, values map[point.ID]float64) queued {
 	m := statestore.Message{TS: ts, V: map[string]float64{}}
 	for id, v := range values {
 		m.V[strconv.FormatUint(uint64(id), 10)] = v
 	}
 	b, _ := json.Marshal(m)
-	return &redis.Message{Channel: keyspace.ChannelPoints(1, point.Telemetry), Payload: string(b)}
+	return queued{Channel: keyspace.ChannelPoints(1, point.Telemetry), Payload: string(b)}
 }
 
 // dagCalcs builds 100 × 100 = 10,000 calculations: n{k}.m1 reads its input,
@@ -158,7 +158,7 @@ func benchDAG(b *testing.B, fanout bool) {
 		}
 		msg := changeMessage(ts, map[point.ID]float64{input: float64(i)})
 		start := time.Now()
-		if err := e.handle(ctx, []queued{{msg: msg}}); err != nil {
+		if err := e.handle(ctx, []queued{msg}); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
@@ -200,7 +200,7 @@ func BenchmarkRouting(b *testing.B) {
 	ctx := context.Background()
 	ts := time.Now().UnixMilli()
 	// The 10,000 routed points in batches of 1,000: every message touches 10 instances.
-	msgs := make([]*redis.Message, 10)
+	msgs := make([]queued, 10)
 	samples := make([][]point.Sample, 10)
 	for i := range msgs {
 		vals := map[point.ID]float64{}
@@ -219,7 +219,7 @@ func BenchmarkRouting(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if err := e.handle(ctx, []queued{{msg: msgs[i%10]}}); err != nil {
+		if err := e.handle(ctx, []queued{msgs[i%10]}); err != nil {
 			b.Fatal(err)
 		}
 		routed += time.Since(start)

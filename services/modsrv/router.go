@@ -53,10 +53,8 @@ type engine struct {
 	mu sync.Mutex
 }
 
-type queued struct {
-	msg    *redis.Message
-	resync bool
-}
+// queued is one event of the change subscription.
+type queued = statestore.Event
 
 func newEngine(m *model.Model, rdb redis.UniversalClient, store *statestore.Writer, log *slog.Logger, mt *metrics) *engine {
 	e := &engine{m: m, g: newGraph(m), rdb: rdb, store: store, log: log, metrics: mt,
@@ -74,13 +72,7 @@ func newEngine(m *model.Model, rdb redis.UniversalClient, store *statestore.Writ
 func (e *engine) run(ctx context.Context) {
 	queue := make(chan queued, queueSize)
 	var wg sync.WaitGroup
-	if len(e.channels) > 0 {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.subscribe(ctx, queue) }()
-	} else {
-		e.subscribed.Store(true)
-		queue <- queued{resync: true}
-	}
+	wg.Go(func() { e.subscribe(ctx, queue) })
 	e.process(ctx, queue)
 	wg.Wait()
 }
@@ -89,47 +81,14 @@ func (e *engine) run(ctx context.Context) {
 // complete (re)subscription: go-redis subscribes again by itself after a lost
 // connection, and the hashes must then be read again for what pub/sub dropped.
 func (e *engine) subscribe(ctx context.Context, queue chan<- queued) {
-	ps := e.rdb.Subscribe(ctx, e.channels...)
-	defer ps.Close()
-	// Receive does not return when ctx ends; closing the subscription makes it.
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	wait := 100 * time.Millisecond
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if e.subscribed.Swap(false) {
-				e.log.Warn("lost the change subscription; resubscribing", "err", err)
-			}
-			if !sleep(ctx, wait) {
-				return
-			}
-			wait = min(wait*2, 5*time.Second)
-			continue
-		}
-		var item queued
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" || m.Count != len(e.channels) {
-				continue
-			}
-			wait = 100 * time.Millisecond
-			e.subscribed.Store(true)
-			item.resync = true
-		case *redis.Message:
-			item.msg = m
-		default:
-			continue
-		}
+	statestore.Subscribe(ctx, e.rdb, e.channels, e.log, e.subscribed.Store, func(ev statestore.Event) bool {
 		select {
-		case queue <- item:
+		case queue <- ev:
+			return true
 		case <-ctx.Done():
-			return
+			return false
 		}
-	}
+	})
 }
 
 // process takes queued messages in order, a batch at a time.
@@ -144,7 +103,7 @@ func (e *engine) process(ctx context.Context, queue <-chan queued) {
 			return
 		case <-retry:
 			retry = nil
-			items = append(items, queued{resync: true})
+			items = append(items, queued{Resync: true})
 		case it := <-queue:
 			items = append(items, it)
 		}
@@ -180,14 +139,14 @@ func (e *engine) handle(ctx context.Context, items []queued) error {
 	e.builder.reset()
 	resynced := false
 	for _, it := range items {
-		if it.resync {
+		if it.Resync {
 			if err := e.resync(ctx); err != nil {
 				return err
 			}
 			resynced = true
 			continue
 		}
-		e.route(it.msg)
+		e.route(it.Channel, it.Payload)
 	}
 	routed := e.builder.n
 	outs := e.g.run(nil)
@@ -212,14 +171,14 @@ func (e *engine) handle(ctx context.Context, items []queued) error {
 }
 
 // route turns one change message of a channel hash into instance samples.
-func (e *engine) route(msg *redis.Message) {
-	src, ok := e.source[msg.Channel]
+func (e *engine) route(channel, payload string) {
+	src, ok := e.source[channel]
 	if !ok {
 		return
 	}
-	m, err := statestore.DecodeMessage([]byte(msg.Payload))
+	m, err := statestore.DecodeMessage([]byte(payload))
 	if err != nil {
-		e.log.Warn("undecodable change message; ignored", "channel", msg.Channel, "err", err)
+		e.log.Warn("undecodable change message; ignored", "channel", channel, "err", err)
 		return
 	}
 	for id, v := range m.V {
@@ -409,17 +368,6 @@ func (e *engine) stateCommands() [][]any {
 func (e *engine) stateSaved() {
 	for _, n := range e.g.nodes {
 		n.dirty = false
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

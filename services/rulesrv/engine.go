@@ -176,13 +176,7 @@ func (e *engine) adopt(old *engine) {
 func (e *engine) run(ctx context.Context) {
 	queue := make(chan queued, queueSize)
 	var wg sync.WaitGroup
-	if len(e.channels) > 0 {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.subscribe(ctx, queue) }()
-	} else {
-		e.subscribed.Store(true)
-		queue <- queued{resync: true}
-	}
+	wg.Go(func() { e.subscribe(ctx, queue) })
 	e.mu.Lock()
 	now := e.now()
 	for _, rr := range e.rules {
@@ -206,68 +200,26 @@ const (
 	maxDrain  = 512
 )
 
-type queued struct {
-	msg    *redis.Message
-	resync bool
-	recv   time.Time
-}
+// queued is one event of the change subscription.
+type queued = statestore.Event
 
 // subscribe feeds the queue with change messages and a resync marker after every
 // complete (re)subscription: pub/sub may drop messages, the hashes do not.
 func (e *engine) subscribe(ctx context.Context, queue chan<- queued) {
-	ps := e.rdb.Subscribe(ctx, e.channels...)
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	wait := 100 * time.Millisecond
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if e.subscribed.Swap(false) {
-				e.synced.Store(false)
-				e.log.Warn("lost the change subscription; resubscribing", "err", err)
-			}
-			if !sleepCtx(ctx, wait) {
-				return
-			}
-			wait = min(wait*2, 5*time.Second)
-			continue
+	up := func(ok bool) {
+		e.subscribed.Store(ok)
+		if !ok {
+			e.synced.Store(false)
 		}
-		var item queued
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" || m.Count != len(e.channels) {
-				continue
-			}
-			wait = 100 * time.Millisecond
-			e.subscribed.Store(true)
-			item.resync = true
-		case *redis.Message:
-			item.msg = m
-			item.recv = time.Now()
-		default:
-			continue
-		}
+	}
+	statestore.Subscribe(ctx, e.rdb, e.channels, e.log, up, func(ev statestore.Event) bool {
 		select {
-		case queue <- item:
+		case queue <- ev:
+			return true
 		case <-ctx.Done():
-			return
+			return false
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	})
 }
 
 // process takes queued changes and timer wake-ups, in order.
@@ -292,7 +244,7 @@ func (e *engine) process(ctx context.Context, queue <-chan queued) {
 			}
 			resync := false
 			for _, it := range items {
-				resync = resync || it.resync
+				resync = resync || it.Resync
 			}
 			if resync {
 				if err := e.resync(ctx); err != nil {
@@ -376,20 +328,20 @@ func (e *engine) handle(items []queued) {
 		clear(affected)
 	}
 	for _, it := range items {
-		if it.resync {
+		if it.Resync {
 			for _, rr := range e.rules {
 				affected[rr] = true
 			}
 			evaluate()
 			continue
 		}
-		fields := e.byKey[it.msg.Channel]
+		fields := e.byKey[it.Channel]
 		if fields == nil {
 			continue
 		}
-		m, err := statestore.DecodeMessage([]byte(it.msg.Payload))
+		m, err := statestore.DecodeMessage([]byte(it.Payload))
 		if err != nil {
-			e.log.Warn("undecodable change message", "channel", it.msg.Channel, "err", err)
+			e.log.Warn("undecodable change message", "channel", it.Channel, "err", err)
 			continue
 		}
 		for id, v := range m.V {
@@ -407,7 +359,7 @@ func (e *engine) handle(items []queued) {
 			}
 		}
 		evaluate()
-		e.metrics.evalLatency.Observe(time.Since(it.recv).Seconds())
+		e.metrics.evalLatency.Observe(time.Since(it.Received).Seconds())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/voltageems/voltage/shared/expression"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
+	"github.com/voltageems/voltage/shared/service"
 )
 
 // watchdog gives remote setpoints an expiry. A write action with restore_after
@@ -67,7 +68,7 @@ func (w *watchdog) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				break
 			}
-			if !sleepCtx(ctx, wait) {
+			if !service.Sleep(ctx, wait) {
 				break
 			}
 			wait = min(wait*2, 5*time.Second)

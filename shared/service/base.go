@@ -143,3 +143,16 @@ func (b *Base) reloadHTTP(w http.ResponseWriter, r *http.Request, supported bool
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 }
+
+// Sleep waits for d or until ctx is done, and reports whether the whole d passed
+// (false: stop, ctx ended). It is the pause of every retry loop.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
