@@ -8,6 +8,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/voltageems/voltage/services/alarmsrv v0.0.0
+	github.com/voltageems/voltage/services/apigateway v0.0.0
 	github.com/voltageems/voltage/services/comsrv v0.0.0
 	github.com/voltageems/voltage/services/hissrv v0.0.0
 	github.com/voltageems/voltage/services/modsrv v0.0.0
@@ -45,6 +46,8 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
+	github.com/danielgtaylor/huma/v2 v2.37.2 // indirect
 	github.com/dennwc/varint v1.0.0 // indirect
 	github.com/eclipse/paho.golang v0.23.0 // indirect
 	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
@@ -52,6 +55,7 @@ require (
 	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/facette/natsort v0.0.0-20181210072756-2cd4dd1e2dcb // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
+	github.com/go-chi/chi/v5 v5.5.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/goburrow/serial v0.1.0 // indirect
@@ -122,7 +126,9 @@ require (
 )
 
 replace (
+	github.com/voltageems/voltage/openapi => ../openapi
 	github.com/voltageems/voltage/services/alarmsrv => ../services/alarmsrv
+	github.com/voltageems/voltage/services/apigateway => ../services/apigateway
 	github.com/voltageems/voltage/services/comsrv => ../services/comsrv
 	github.com/voltageems/voltage/services/hissrv => ../services/hissrv
 	github.com/voltageems/voltage/services/modsrv => ../services/modsrv

@@ -98,7 +98,7 @@ func startHub(t *testing.T, leafPort int) (*testharness.NATS, string) {
 }
 
 // edgeServices are the services an appliance runs, in the order it reports them.
-var edgeServices = []string{"comsrv", "modsrv", "hissrv", "rulesrv", "alarmsrv", "netsrv"}
+var edgeServices = []string{"comsrv", "modsrv", "hissrv", "rulesrv", "alarmsrv", "apigateway", "netsrv"}
 
 // listenAnywhere is site.yaml's listen map with every service on a free port.
 func listenAnywhere() string {

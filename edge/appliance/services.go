@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/voltageems/voltage/services/alarmsrv"
+	"github.com/voltageems/voltage/services/apigateway"
 	"github.com/voltageems/voltage/services/comsrv"
 	"github.com/voltageems/voltage/services/hissrv"
 	"github.com/voltageems/voltage/services/modsrv"
@@ -57,6 +58,12 @@ var edgeServices = []edgeService{
 	{"alarmsrv", func(ctx context.Context, env serviceEnv) error {
 		return alarmsrv.Run(ctx, alarmsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
 			Log: env.Log, Reload: env.Reload, Bound: env.Bound})
+	}},
+	{"apigateway", func(ctx context.Context, env serviceEnv) error {
+		// The public door: its own /reload is an authenticated API operation, so
+		// the appliance's reload signal does not go to it.
+		return apigateway.Run(ctx, apigateway.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,
+			Log: env.Log, Bound: env.Bound})
 	}},
 	{"netsrv", func(ctx context.Context, env serviceEnv) error {
 		return netsrv.Run(ctx, netsrv.Config{Site: env.Site, ConfigDir: env.ConfigDir, HTTPAddr: env.HTTPAddr,

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -59,6 +61,8 @@ type endpoints struct {
 	RedisURL, HubHTTP, HubNATS, HubLeaf, EdgeHTTP, EdgeNATS, SimControl string
 	// Services are the edge services' own HTTP addresses, by name.
 	Services map[string]string
+	// AdminPassword is the API gateway's admin password.
+	AdminPassword string
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
@@ -129,7 +133,13 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := os.MkdirAll(edgeDir, 0o755); err != nil {
 		return err
 	}
+	adminPassword, err := devAdminPassword(filepath.Join(state, "admin-password"))
+	if err != nil {
+		return err
+	}
+	ep.AdminPassword = adminPassword
 	env := []string{
+		"VOLTAGE_ADMIN_PASSWORD=" + adminPassword,
 		"VOLTAGE_REDIS_URL=" + ep.RedisURL,
 		"VOLTAGE_HTTP_ADDR=" + ep.EdgeHTTP,
 		"VOLTAGE_NATS_URL=nats://" + ep.EdgeNATS,
@@ -158,13 +168,15 @@ VoltageEMS dev stack is running (Ctrl-C stops it):
   cloud hub        http://%s/status   nats://%s (clients)  nats-leaf://%s (sites)
   edge appliance   http://%s/status   nats://%s
 %s  voltsim control  http://%s/channels
+The API gateway's user admin has the password %s (kept in %s).
 In another shell:
   export VOLTAGE_REDIS_URL=%s
   go run ./tools/cmd/voltctl status
   go run ./tools/cmd/voltctl point watch 1 T
   nats sub -s nats://%s 'ems.>'     (site heartbeats arriving at the hub)
 
-`, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, services.String(), ep.SimControl, ep.RedisURL, ep.HubNATS)
+`, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, services.String(), ep.SimControl,
+		adminPassword, filepath.Join(state, "admin-password"), ep.RedisURL, ep.HubNATS)
 	if o.ready != nil {
 		o.ready(ep)
 	}
@@ -254,7 +266,7 @@ func loopback(addr string) string {
 }
 
 // edgeServices asks the running edge appliance where its services listen, waiting
-// until it answers.
+// until it is ready.
 func edgeServices(ctx context.Context, edgeHTTP string, timeout time.Duration) (map[string]string, error) {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
@@ -262,7 +274,18 @@ func edgeServices(ctx context.Context, edgeHTTP string, timeout time.Duration) (
 		var st struct {
 			Services map[string]struct{ HTTP string } `json:"services"`
 		}
-		resp, err := client.Get("http://" + edgeHTTP + "/status")
+		// /readyz answers 200 once every service runs and is ready; /status then
+		// lists them all.
+		resp, err := client.Get("http://" + edgeHTTP + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("not ready: %s", resp.Status)
+			}
+		}
+		if err == nil {
+			resp, err = client.Get("http://" + edgeHTTP + "/status")
+		}
 		if err == nil {
 			err = json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
@@ -283,4 +306,22 @@ func edgeServices(ctx context.Context, edgeHTTP string, timeout time.Duration) (
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// devAdminPassword is the dev stack's admin password for the API gateway: made up
+// on the first run and kept in path, so it stays the same across restarts of the
+// stack (whose Redis keeps the user) and is never a default.
+func devAdminPassword(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 12 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 12)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(buf)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
 }

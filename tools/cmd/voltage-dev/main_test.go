@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -77,6 +78,32 @@ func TestDevStackRunsTheDemoSite(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The API gateway, the one public door: log in as the dev admin, read points.
+	gw := "http://" + ep.Services["apigateway"]
+	login, err := http.Post(gw+"/auth/login", "application/json",
+		strings.NewReader(`{"user":"admin","password":"`+ep.AdminPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(login.Body).Decode(&tok); err != nil || login.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("gateway login: %d, %v", login.StatusCode, err)
+	}
+	login.Body.Close()
+	req, _ := http.NewRequest(http.MethodGet, gw+"/points?pattern=2:T:*", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	pts, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(pts.Body)
+	pts.Body.Close()
+	if pts.StatusCode != http.StatusOK || !strings.Contains(string(body), `"quality"`) {
+		t.Fatalf("gateway GET /points: %d %.300s", pts.StatusCode, body)
+	}
 
 	nc, err := nats.Connect("nats://" + ep.HubNATS)
 	if err != nil {

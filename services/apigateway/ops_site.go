@@ -1,0 +1,167 @@
+package apigateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/voltageems/voltage/shared/keyspace"
+)
+
+type serviceHealth struct {
+	Name     string            `json:"name"`
+	Instance string            `json:"instance"`
+	Fields   map[string]string `json:"fields" doc:"the heartbeat hash: version, started, …"`
+}
+
+type channelStatus struct {
+	ID       uint32            `json:"id"`
+	Name     string            `json:"name"`
+	Protocol string            `json:"protocol"`
+	Enabled  bool              `json:"enabled"`
+	Status   map[string]string `json:"status" doc:"comsrv's status hash: state (connecting/up/down), last_ok, last_error, polls, errors, rtt_us; empty when comsrv has not reported"`
+}
+
+type siteOutput struct {
+	Body struct {
+		ID       string          `json:"id"`
+		Name     string          `json:"name"`
+		Services []serviceHealth `json:"services" doc:"services with a live heartbeat"`
+		Channels []channelStatus `json:"channels"`
+	}
+}
+
+type channelsOutput struct {
+	Body struct {
+		Channels []channelStatus `json:"channels"`
+	}
+}
+
+type channelInput struct {
+	Channel uint32 `path:"channel" minimum:"1"`
+}
+
+type channelOutput struct {
+	Body channelStatus
+}
+
+type comsrvChannelsOutput struct {
+	Body json.RawMessage
+}
+
+func (s *server) registerSite(api huma.API) {
+	op(s, api, Viewer, huma.Operation{
+		OperationID: "getSite", Method: http.MethodGet, Path: "/site", Tags: []string{"site"},
+		Summary: "Site status: identity, running services, channel links",
+	}, func(ctx context.Context, _ *struct{}) (*siteOutput, error) {
+		out := &siteOutput{}
+		out.Body.ID, out.Body.Name = s.cfg.Site.Site.Site.ID, s.cfg.Site.Site.Site.Name
+		svcs, err := s.services(ctx)
+		if err != nil {
+			return nil, err
+		}
+		chs, err := s.channels(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out.Body.Services, out.Body.Channels = svcs, chs
+		return out, nil
+	})
+	op(s, api, Viewer, huma.Operation{
+		OperationID: "listChannels", Method: http.MethodGet, Path: "/channels", Tags: []string{"channels"},
+		Summary: "Channels of the site with their link status",
+	}, func(ctx context.Context, _ *struct{}) (*channelsOutput, error) {
+		chs, err := s.channels(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := &channelsOutput{}
+		out.Body.Channels = chs
+		return out, nil
+	})
+	op(s, api, Viewer, huma.Operation{
+		OperationID: "getChannel", Method: http.MethodGet, Path: "/channels/{channel}", Tags: []string{"channels"},
+		Summary: "One channel with its link status", Errors: []int{http.StatusNotFound},
+	}, func(ctx context.Context, in *channelInput) (*channelOutput, error) {
+		chs, err := s.channels(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range chs {
+			if c.ID == in.Channel {
+				return &channelOutput{Body: c}, nil
+			}
+		}
+		return nil, huma.Error404NotFound("no channel " + itoa(in.Channel))
+	})
+	op(s, api, Viewer, huma.Operation{
+		OperationID: "comsrvChannels", Method: http.MethodGet, Path: "/channels/runtime", Tags: []string{"channels"},
+		Summary: "comsrv's own view of its running channels (as GET /channels of comsrv answers it)", Errors: []int{http.StatusBadGateway},
+	}, func(ctx context.Context, _ *struct{}) (*comsrvChannelsOutput, error) {
+		b, err := s.svc.getJSON(ctx, "comsrv", "/channels", nil, caller(ctx).User)
+		if err != nil {
+			return nil, err
+		}
+		return &comsrvChannelsOutput{Body: b}, nil
+	})
+}
+
+func (s *server) services(ctx context.Context) ([]serviceHealth, error) {
+	var keys []string
+	iter := s.rdb.Scan(ctx, 0, keyspace.ServiceHeartbeatPattern, 100).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return nil, huma.Error503ServiceUnavailable("the state store does not answer")
+	}
+	sort.Strings(keys)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]interface{ Val() map[string]string }, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(ctx, k)
+	}
+	if len(keys) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, huma.Error503ServiceUnavailable("the state store does not answer")
+		}
+	}
+	out := make([]serviceHealth, 0, len(keys))
+	for i, k := range keys {
+		name, inst, ok := keyspace.ParseServiceHeartbeat(k)
+		if !ok || len(cmds[i].Val()) == 0 {
+			continue
+		}
+		out = append(out, serviceHealth{Name: name, Instance: inst, Fields: cmds[i].Val()})
+	}
+	return out, nil
+}
+
+func (s *server) channels(ctx context.Context) ([]channelStatus, error) {
+	chs := s.cfg.Site.Channels
+	pipe := s.rdb.Pipeline()
+	cmds := make([]interface{ Val() map[string]string }, len(chs))
+	for i := range chs {
+		cmds[i] = pipe.HGetAll(ctx, keyspace.ChannelStatus(chs[i].ID))
+	}
+	if len(chs) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, huma.Error503ServiceUnavailable("the state store does not answer")
+		}
+	}
+	out := make([]channelStatus, len(chs))
+	for i := range chs {
+		st := cmds[i].Val()
+		if st == nil {
+			st = map[string]string{}
+		}
+		out[i] = channelStatus{ID: chs[i].ID, Name: chs[i].Name, Protocol: chs[i].Protocol, Enabled: chs[i].Enabled, Status: st}
+	}
+	return out, nil
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
