@@ -106,18 +106,21 @@ func ParseAliyunPropertySet(b []byte) (id string, writes []namedWrite, err error
 // rawID renders a JSON id (string or number) as text; anything else is "".
 func rawID(raw json.RawMessage) string {
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		if len(s) > 64 {
-			s = s[:64]
+	if json.Unmarshal(raw, &s) != nil {
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
+			return ""
 		}
-		return s
+		s = n.String()
 	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
+	if len(s) > maxIDBytes {
+		s = s[:maxIDBytes] // a number can be as long as a string
 	}
-	return ""
+	return s
 }
+
+// maxIDBytes caps a request id echoed in a reply.
+const maxIDBytes = 64
 
 // writeValue accepts a number, a boolean (1/0) or {"value": number|bool}.
 func writeValue(raw json.RawMessage) (float64, error) {
