@@ -11,8 +11,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/voltageems/voltage/services/alarmsrv"
+	"github.com/voltageems/voltage/services/apigateway"
 	"github.com/voltageems/voltage/services/comsrv"
 	"github.com/voltageems/voltage/services/comsrv/protocol"
+	"github.com/voltageems/voltage/services/hissrv"
+	"github.com/voltageems/voltage/services/netsrv"
+	"github.com/voltageems/voltage/services/rulesrv"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/model"
 	"github.com/voltageems/voltage/shared/service"
@@ -25,14 +30,21 @@ var configValidateSpec = &spec{
 Loads every file of the folder (site.yaml, comsrv/channels.yaml, point tables and
 mappings) and builds every channel's protocol driver, which checks its parameters
 and mappings; then loads the thing model (modsrv/: products, instances, routing,
-calculations) against those channels, as modsrv does. Prints "config OK: ..." or every problem as file:line:col: message.
+calculations) against those channels, as modsrv does; then every other service's
+files (rules, alarms, history, cloud links, gateway settings) as each service
+would on start. Prints "config OK: ..." or every problem as file:line:col: message.
 Exit code 0 when valid, 2 when not.`,
 	setup: func(*flag.FlagSet) func(context.Context, *env, []string) int {
 		return func(_ context.Context, e *env, args []string) int {
 			if len(args) > 0 {
 				return e.usage("unexpected arguments %q (the folder is given with --config)", args)
 			}
-			return max(validateSite(e.stdout, e.globals.configDir), validateModel(e.stdout, e.globals.configDir))
+			dir := e.globals.configDir
+			code := max(validateSite(e.stdout, dir), validateModel(e.stdout, dir))
+			if code == ExitOK {
+				code = validateServices(e.stdout, dir)
+			}
+			return code
 		}
 	},
 }
@@ -150,4 +162,48 @@ func validateModel(w io.Writer, dst string) int {
 	}
 	fmt.Fprintf(w, "model OK: %s\n", m.Summary())
 	return ExitOK
+}
+
+// serviceChecks are the configuration checks of the services beyond comsrv and
+// modsrv: each loads its files exactly as the service does on start.
+var serviceChecks = []struct {
+	name  string
+	check func(cfg *config.Config, dir string) error
+}{
+	{"rulesrv", func(cfg *config.Config, dir string) error { _, err := rulesrv.Validate(cfg, dir); return err }},
+	{"alarmsrv", func(cfg *config.Config, dir string) error { _, err := alarmsrv.Validate(cfg, dir); return err }},
+	{"hissrv", func(_ *config.Config, dir string) error { _, err := hissrv.LoadFile(dir); return err }},
+	{"netsrv", func(_ *config.Config, dir string) error {
+		_, err := netsrv.LoadFile(netsrv.ConfigPath(dir))
+		return err
+	}},
+	{"apigateway", func(_ *config.Config, dir string) error { _, err := apigateway.LoadSettings(dir); return err }},
+}
+
+// validateServices runs serviceChecks on the site in dir (whose channels and
+// model are valid) and prints one line per service, or its problems.
+func validateServices(w io.Writer, dir string) int {
+	cfg, err := service.LoadConfig(dir)
+	if err != nil {
+		return ExitUsage // reported by validateSite
+	}
+	code := ExitOK
+	for _, sc := range serviceChecks {
+		err := sc.check(cfg, dir)
+		if err == nil {
+			fmt.Fprintf(w, "%s OK\n", sc.name)
+			continue
+		}
+		code = ExitUsage
+		var le *config.LoadError
+		if errors.As(err, &le) {
+			for _, pe := range le.Errors {
+				fmt.Fprintln(w, pe)
+			}
+			fmt.Fprintf(w, "%s invalid: %s\n", sc.name, plural(len(le.Errors), "problem"))
+			continue
+		}
+		fmt.Fprintf(w, "%s invalid: %v\n", sc.name, err)
+	}
+	return code
 }

@@ -29,7 +29,8 @@ func TestConfigValidateExampleSite(t *testing.T) {
 	}
 	r := run(t, "config", "validate", "--config", exampleSite)
 	want := "config OK: site demo-site, " + plural(len(cfg.Channels), "channel") + ", " + plural(points, "point") + "\n" +
-		"model OK: " + m.Summary() + "\n"
+		"model OK: " + m.Summary() + "\n" +
+		"rulesrv OK\nalarmsrv OK\nhissrv OK\nnetsrv OK\napigateway OK\n"
 	if r.code != ExitOK || r.stdout != want {
 		t.Fatalf("want exit 0 and %q, got %v", want, r)
 	}
@@ -135,5 +136,41 @@ func TestParseArgsAcceptsFlagsAnywhereAndNegativeValues(t *testing.T) {
 	pos, err = parseArgs(fs, []string{"--json=false", "status", "--timeout", "1s"}, true)
 	if err != nil || strings.Join(pos, " ") != "status --timeout 1s" || j {
 		t.Fatalf("firstOnly: %q %v json %v", pos, err, j)
+	}
+}
+
+// The other services' files are checked as each service would on start, every
+// problem with its position.
+func TestConfigValidateChecksEveryService(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"site.yaml": "site: {id: s1}\n",
+		"comsrv/channels.yaml": `channels:
+  - {id: 1, name: a, protocol: virtual, parameters: {generators: [{type: T, point: 1, kind: constant, value: 1}]}}
+`,
+		"comsrv/1/telemetry.csv":    pointHeader + "1,x,1,0,,0,float\n",
+		"rulesrv/rules/broken.yaml": "id: broken\ncondition: ch1.T1 >> 2\nactions:\n  - event: {name: x}\n",
+		"alarmsrv/alarms.yaml":      "alarms:\n  - {id: a1, kind: nope}\n",
+		"hissrv/hissrv.yaml":        "retention: forever\n",
+		"netsrv/netsrv.yaml":        "links:\n  - {name: x, type: carrier-pigeon}\n",
+	})
+	r := run(t, "config", "validate", "--config", dir)
+	if r.code != ExitUsage {
+		t.Fatalf("want exit 2, got %v", r)
+	}
+	for _, want := range []string{
+		"config OK",
+		filepath.Join(dir, "rulesrv", "rules", "broken.yaml") + ":2:",
+		"rulesrv invalid",
+		filepath.Join(dir, "alarmsrv", "alarms.yaml") + ":2:",
+		"alarmsrv invalid",
+		filepath.Join(dir, "hissrv", "hissrv.yaml") + ":1:",
+		"hissrv invalid",
+		filepath.Join(dir, "netsrv", "netsrv.yaml") + ":2:",
+		"netsrv invalid",
+		"apigateway OK",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
 	}
 }
