@@ -152,7 +152,7 @@ func TestApplianceJoinsHub(t *testing.T) {
 // on its own once the hub appears.
 func TestApplianceWithoutHub(t *testing.T) {
 	rd := testharness.StartRedis(t)
-	leafPort := testharness.FreePort(t) // nothing listens here yet
+	leafPort := testharness.ReservedPort(t) // nothing listens here yet, and no port-0 socket will take it
 	leafURL := "nats-leaf://127.0.0.1:" + strconv.Itoa(leafPort)
 	dir := writeSite(t, rd.URL(), "{url: \"nats://127.0.0.1:0\", leaf_remote: \""+leafURL+"\"}")
 	a := startAppliance(t, appliance.Config{Site: loadSite(t, dir), ConfigDir: dir})

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -284,4 +286,21 @@ func TestStartLoggedFailsWhenTheProcessExitsFirst(t *testing.T) {
 	if !strings.Contains(msg, "exited") || !strings.Contains(msg, "boom") {
 		t.Fatalf("failure %q does not say it exited and quote the log", msg)
 	}
+}
+
+func TestReservedPortIsBelowTheEphemeralRange(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Fatalf("read the ephemeral port range: %v", err)
+	}
+	low, _ := strconv.Atoi(strings.Fields(string(b))[0])
+	port := testharness.ReservedPort(t)
+	if port >= low || port < 10000 {
+		t.Fatalf("ReservedPort = %d, want 10000 ≤ port < %d", port, low)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("the reserved port cannot be bound: %v", err)
+	}
+	l.Close()
 }

@@ -11,7 +11,11 @@ package testharness
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,4 +94,36 @@ func waitUntil(timeout time.Duration, cond func() bool, stop func() error) error
 		time.Sleep(pollInterval)
 	}
 	return nil
+}
+
+// ReservedPort is a free loopback port outside the kernel's ephemeral range, for a
+// test that must leave a port unused for a while and bind it later (a server that
+// comes up after its clients): a port from FreePort may meanwhile be handed to
+// any socket bound to port 0, one outside the range never is.
+func ReservedPort(t testing.TB) int {
+	t.Helper()
+	low := 32768 // Linux's default start of the ephemeral range
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const first = 10000
+	if low <= first+100 {
+		return FreePort(t) // no room below the range: the best FreePort can do
+	}
+	start := first + rand.IntN(low-first)
+	for i := range low - first {
+		port := first + (start-first+i)%(low-first)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port
+	}
+	t.Fatalf("no free port between %d and %d", first, low)
+	return 0
 }
