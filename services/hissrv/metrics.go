@@ -1,6 +1,10 @@
 package hissrv
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/voltageems/voltage/shared/keyspace"
+)
 
 // metrics are hissrv's own series on /metrics, every one labelled by backend.
 type metrics struct {
@@ -28,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		repeated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hissrv_samples_repeated_total",
 			Help: "Samples the backend already held (re-delivered after a restart) or refused as older than the newest of their point."}, b),
 		acked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hissrv_entries_acked_total",
-			Help: "voltage:changes entries acknowledged in the backend's consumer group."}, b),
+			Help: keyspace.Changes + " entries acknowledged in the backend's consumer group."}, b),
 		bad: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hissrv_bad_entries_total",
 			Help: "Change entries or spool records that could not be decoded, skipped."}, b),
 		spilled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hissrv_spilled_entries_total",

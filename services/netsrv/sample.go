@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
 )
 
@@ -37,7 +38,11 @@ type pointRef struct {
 
 func (r pointRef) String() string {
 	if r.Instance {
-		return fmt.Sprintf("inst:%d:%s:%d", r.Source, r.Type, r.Point)
+		hash := keyspace.InstanceMeasurements(r.Source)
+		if r.Type == "A" {
+			hash = keyspace.InstanceActions(r.Source)
+		}
+		return hash + ":" + strconv.FormatUint(uint64(r.Point), 10)
 	}
 	return fmt.Sprintf("%d:%s:%d", r.Source, r.Type, r.Point)
 }
@@ -60,9 +65,9 @@ func parsePointRef(s string) (pointRef, error) {
 	var parts []string
 	instance := false
 	switch {
-	case strings.HasPrefix(s, "inst:"):
+	case strings.HasPrefix(s, keyspace.InstanceKeyPrefix):
 		instance = true
-		parts = strings.Split(s[len("inst:"):], ":")
+		parts = strings.Split(s[len(keyspace.InstanceKeyPrefix):], ":")
 	case strings.Contains(s, ":"):
 		parts = strings.Split(s, ":")
 	case len(s) > 1 && (s[0] == 'c' || s[0] == 'i') && strings.Count(s, "_") == 2:
@@ -117,7 +122,7 @@ type writeTarget struct {
 
 func (w writeTarget) String() string {
 	if w.action != "" {
-		return fmt.Sprintf("inst:%d:A:%s", w.instance, w.action)
+		return keyspace.InstanceActions(w.instance) + ":" + w.action
 	}
 	return w.ref.String()
 }
@@ -125,7 +130,7 @@ func (w writeTarget) String() string {
 // parseWriteTarget reads a channel point (see parsePointRef) or an instance action
 // "inst:{id}:A:{action}".
 func parseWriteTarget(s string) (writeTarget, error) {
-	if rest, ok := strings.CutPrefix(s, "inst:"); ok {
+	if rest, ok := strings.CutPrefix(s, keyspace.InstanceKeyPrefix); ok {
 		parts := strings.SplitN(rest, ":", 3)
 		if len(parts) == 3 && strings.EqualFold(parts[1], "A") {
 			if len(s) > 128 {

@@ -58,17 +58,21 @@ func ChannelCommands(channel uint32) string { return "comsrv:" + ch(channel) + "
 // Command is the result hash of one command.
 func Command(id string) string { return "cmd:" + id }
 
+// InstanceKeyPrefix starts every key of an instance (inst:{id}:...). Point names
+// in configuration files (netsrv's inst:5:M:2) use the same prefix.
+const InstanceKeyPrefix = "inst:"
+
 // InstanceMeasurements is the hash of an instance's measurements (also its pub/sub channel).
-func InstanceMeasurements(id uint32) string { return "inst:" + ch(id) + ":M" }
+func InstanceMeasurements(id uint32) string { return InstanceKeyPrefix + ch(id) + ":M" }
 
 // InstanceMeasurementTimestamps is the hash of measurement timestamps.
 func InstanceMeasurementTimestamps(id uint32) string { return InstanceMeasurements(id) + ":ts" }
 
 // InstanceActions is the hash of an instance's last commanded actions.
-func InstanceActions(id uint32) string { return "inst:" + ch(id) + ":A" }
+func InstanceActions(id uint32) string { return InstanceKeyPrefix + ch(id) + ":A" }
 
 // InstanceName is the string key holding an instance's name.
-func InstanceName(id uint32) string { return "inst:" + ch(id) + ":name" }
+func InstanceName(id uint32) string { return InstanceKeyPrefix + ch(id) + ":name" }
 
 // RuleExecution is the hash of a rule's last execution.
 func RuleExecution(id string) string { return "rule:" + id + ":exec" }
