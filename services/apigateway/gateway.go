@@ -89,6 +89,11 @@ func Run(ctx context.Context, cfg Config) error {
 	s.runCtx = ctx
 	s.hub = newHub(s)
 	s.hub.ps = base.Redis.Subscribe(ctx)
+	channels := make([]uint32, len(cfg.Site.Channels))
+	for i := range cfg.Site.Channels {
+		channels[i] = cfg.Site.Channels[i].ID
+	}
+	s.mirror = newMirror(base.Redis, channels, s.metrics, log)
 	pw := cfg.AdminPassword
 	if pw == "" {
 		pw = os.Getenv(EnvAdminPassword)
@@ -138,6 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { service.Heartbeat(ctx, base.Redis, Name, log) })
 	wg.Go(func() { s.hub.run(ctx) })
+	wg.Go(func() { s.mirror.run(ctx) })
 	serveErr := make(chan error, 1)
 	wg.Go(func() {
 		if tlsOn {
@@ -174,6 +180,7 @@ type server struct {
 
 	metrics *metrics
 	hub     *hub
+	mirror  *mirror         // nil: every realtime read goes to Redis
 	runCtx  context.Context // the service's life: WebSocket clients end with it
 }
 

@@ -9,6 +9,9 @@ type metrics struct {
 	wsClients prometheus.Gauge
 	wsDropped *prometheus.CounterVec // by reason
 	wsFrames  prometheus.Counter
+
+	mirrorSynced  prometheus.Gauge   // 1 while realtime reads are served from the mirror
+	mirrorReloads prometheus.Counter // full reloads of the mirror from Redis
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -23,9 +26,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "WebSocket clients the gateway closed, by reason: slow, token, protocol, shutdown."}, []string{"reason"}),
 		wsFrames: prometheus.NewCounter(prometheus.CounterOpts{Name: "apigateway_ws_frames_total",
 			Help: "WebSocket frames sent."}),
+		mirrorSynced: prometheus.NewGauge(prometheus.GaugeOpts{Name: "apigateway_realtime_mirror_synced",
+			Help: "1 while realtime reads are served from the in-memory mirror, 0 while they go to Redis."}),
+		mirrorReloads: prometheus.NewCounter(prometheus.CounterOpts{Name: "apigateway_realtime_mirror_reloads_total",
+			Help: "Full reloads of the realtime mirror from Redis (after each resubscription and every minute)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.logins, m.wsClients, m.wsDropped, m.wsFrames)
+		reg.MustRegister(m.requests, m.logins, m.wsClients, m.wsDropped, m.wsFrames, m.mirrorSynced, m.mirrorReloads)
 	}
 	return m
 }

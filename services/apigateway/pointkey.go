@@ -2,7 +2,6 @@ package apigateway
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -50,5 +49,3 @@ func parsePointKey(s string) (pointKey, error) {
 	}
 	return pointKey{uint32(ch), t, uint32(id)}, nil
 }
-
-func sortSlice[T any](s []T, less func(i, j int) bool) { sort.Slice(s, less) }

@@ -9,6 +9,7 @@ import (
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
 	"github.com/voltageems/voltage/shared/statestore"
+	"github.com/voltageems/voltage/shared/testharness"
 )
 
 type pointsReply struct {
@@ -29,6 +30,7 @@ func TestPointReads(t *testing.T) {
 	ts := time.Now().UnixMilli()
 	g.site.WriteChannel(1, point.Telemetry, ts, point.Sample{ID: 1, Value: 10}, point.Sample{ID: 2, Value: 20, Quality: point.Stale})
 	g.site.WriteChannel(1, point.Signal, ts, point.Sample{ID: 1, Value: 1})
+	g.waitPoint(tok, "/points/1/S/1") // published after the telemetry: both are in
 
 	var one struct {
 		Value   float64
@@ -180,4 +182,13 @@ func TestRecreatedUserDoesNotReviveTokens(t *testing.T) {
 	g.expect(g.do("DELETE", "/users/rita", adm, nil), 204)
 	g.expect(g.do("POST", "/users", adm, map[string]string{"name": "rita", "role": "engineer", "password": "another-password"}), 201)
 	waitStatus(t, g, "GET", "/auth/me", old, 401)
+}
+
+// waitPoint waits until the gateway serves path (a point just written: realtime
+// reads come from a mirror that is current within the pub/sub delay).
+func (g *gw) waitPoint(token, path string) {
+	g.t.Helper()
+	testharness.WaitFor(g.t, 10*time.Second, path+" served", func() bool {
+		return g.do("GET", path, token, nil).status == 200
+	})
 }
