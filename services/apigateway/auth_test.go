@@ -2,7 +2,9 @@ package apigateway_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +84,41 @@ func TestLoginRefreshLogout(t *testing.T) {
 	assertAudit(t, g, "login_failed", "nobody")
 	assertAudit(t, g, "refresh_reuse_revoked", "admin")
 	assertAudit(t, g, "logout", "admin")
+}
+
+// TestConcurrentRefreshOneWins: requests racing with one refresh token get one
+// new pair between them; the others are reuses, which end the login.
+func TestConcurrentRefreshOneWins(t *testing.T) {
+	g := newGateway(t)
+	tk := g.login("admin", adminPassword)
+	const racers = 4
+	start := make(chan struct{})
+	codes := make(chan int, racers)
+	var wg sync.WaitGroup
+	for range racers {
+		wg.Go(func() {
+			<-start
+			body := strings.NewReader(`{"refresh_token":"` + tk.Refresh + `"}`)
+			resp, err := http.Post(g.url+"/auth/refresh", "application/json", body)
+			if err != nil {
+				codes <- -1
+				return
+			}
+			_ = resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[200] != 1 || got[401] != racers-1 {
+		t.Fatalf("racing refreshes answered %v, want one 200 and %d × 401", got, racers-1)
+	}
+	assertAudit(t, g, "refresh_reuse_revoked", "admin")
 }
 
 func TestPasswordChangeRevokesTokens(t *testing.T) {

@@ -192,7 +192,7 @@ func newServer(cfg Config, set Settings, rdb *redis.Client, log *slog.Logger) *s
 	u := newUsers(rdb, set.BcryptCost)
 	return &server{
 		cfg: cfg, set: set, log: log, rdb: rdb, users: u,
-		tokens:  &tokens{rdb: rdb, users: u, accessTTL: set.accessTTL, refreshTTL: set.refreshTTL, now: now},
+		tokens:  newTokens(u, set.accessTTL, set.refreshTTL, now),
 		svc:     newInternalServices(cfg.Site, cfg.Services),
 		metrics: newMetrics(nil),
 		runCtx:  context.Background(),

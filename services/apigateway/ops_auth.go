@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/redis/go-redis/v9"
 
-	"github.com/voltageems/voltage/shared/keyspace"
+	"github.com/voltageems/voltage/shared/auth"
 )
 
 type loginInput struct {
@@ -101,51 +100,53 @@ func (s *server) registerAuth(api huma.API) {
 func (s *server) login(ctx context.Context, in *loginInput) (*tokenOutput, error) {
 	name := in.Body.User
 	// Throttle by address first: it costs no bcrypt and protects every user.
-	ak := keyspace.GatewayLoginAttempts(in.RemoteAddr)
-	n, err := s.rdb.Incr(ctx, ak).Result()
+	throttle := s.loginThrottle()
+	refusal, err := throttle.Admit(ctx, in.RemoteAddr, name)
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable("login is unavailable: the state store does not answer")
 	}
-	if n == 1 {
-		s.rdb.Expire(ctx, ak, time.Minute)
-	}
-	if n > int64(s.set.Login.PerAddressPerMinute) {
+	switch {
+	case refusal != nil && !refusal.Locked:
 		s.metrics.logins.WithLabelValues("throttled").Inc()
 		s.audit(ctx, "login_throttled", name, "addr", in.RemoteAddr)
-		return nil, tooMany("too many login attempts from this address; wait a minute", time.Minute)
-	}
-	fk := keyspace.GatewayLoginFailures(name)
-	fails, err := s.rdb.Get(ctx, fk).Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, huma.Error503ServiceUnavailable("login is unavailable: the state store does not answer")
-	}
-	if fails >= int64(s.set.Login.MaxFailures) {
-		ttl, _ := s.rdb.TTL(ctx, fk).Result()
+		return nil, tooMany("too many login attempts from this address; wait a minute", refusal.RetryAfter)
+	case refusal != nil:
 		s.metrics.logins.WithLabelValues("locked").Inc()
 		s.audit(ctx, "login_locked", name, "addr", in.RemoteAddr)
-		return nil, tooMany("too many failed logins for this user; it is locked for a while", ttl)
+		return nil, tooMany("too many failed logins for this user; it is locked for a while", refusal.RetryAfter)
 	}
 	u, ok, err := s.users.verify(ctx, name, in.Body.Password)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		f, _ := s.rdb.Incr(ctx, fk).Result()
-		if f == 1 {
-			s.rdb.Expire(ctx, fk, s.set.lockout)
+		if err := throttle.Failed(ctx, name); err != nil {
+			s.log.Warn("cannot count a failed login", "user", name, "err", err)
 		}
 		s.metrics.logins.WithLabelValues("failed").Inc()
 		s.audit(ctx, "login_failed", name, "addr", in.RemoteAddr)
 		return nil, huma.Error401Unauthorized("wrong user name or password")
 	}
-	s.rdb.Del(ctx, fk)
-	p, err := s.tokens.issue(ctx, u, "")
+	if err := throttle.Succeeded(ctx, name); err != nil {
+		s.log.Warn("cannot clear failed logins", "user", name, "err", err)
+	}
+	p, err := s.tokens.issue(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics.logins.WithLabelValues("ok").Inc()
 	s.audit(ctx, "login", u.Name, "addr", in.RemoteAddr, "role", u.Role)
 	return &tokenOutput{Body: p}, nil
+}
+
+// loginThrottle is shared/auth's login throttle over the site's Redis
+// (gw:login:addr:*, gw:login:fail:*) with the settings' limits.
+func (s *server) loginThrottle() *auth.Throttle {
+	return auth.NewThrottle(s.users.store, auth.LoginLimits{
+		PerAddressPerMinute: s.set.Login.PerAddressPerMinute,
+		MaxFailures:         s.set.Login.MaxFailures,
+		Lockout:             s.set.lockout,
+	})
 }
 
 func tooMany(msg string, retry time.Duration) error {

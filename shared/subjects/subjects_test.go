@@ -157,3 +157,62 @@ func FuzzValidSiteID(f *testing.F) {
 		}
 	})
 }
+
+func TestParseUp(t *testing.T) {
+	good := map[string]subjects.UpSubject{
+		subjects.ChannelUp("a", 7, point.Telemetry): {Site: "a", Kind: subjects.KindChannel, ID: 7, Family: "T"},
+		subjects.ChannelUp("a", 0, point.Signal):    {Site: "a", Kind: subjects.KindChannel, ID: 0, Family: "S"},
+		subjects.InstanceUp("b-1", 42):              {Site: "b-1", Kind: subjects.KindInstance, ID: 42, Family: "M"},
+		subjects.AlarmUp("c"):                       {Site: "c", Kind: subjects.KindAlarm},
+		subjects.StatusUp("c"):                      {Site: "c", Kind: subjects.KindStatus},
+	}
+	for s, want := range good {
+		got, ok := subjects.ParseUp(s)
+		if !ok || got != want {
+			t.Errorf("ParseUp(%q) = %+v, %v; want %+v", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"", "ems", "ems.a.up", "ems.a.down.cmd", "ems.a.up.comsrv.1.C", "ems.a.up.comsrv.01.T",
+		"ems.a.up.comsrv.x.T", "ems.a.up.inst.1.T", "ems.a.up.alarm.x", "ems.*.up.status", "x.a.up.status",
+		"ems.a.up.comsrv.4294967296.T", "ems.a.sync.S.x"} {
+		if got, ok := subjects.ParseUp(s); ok {
+			t.Errorf("ParseUp(%q) = %+v, want not ok", s, got)
+		}
+	}
+	if got := subjects.SiteFromSubject(subjects.StatusUp("x_1")); got != "x_1" {
+		t.Errorf("SiteFromSubject = %q", got)
+	}
+	if !server.SubjectMatchesFilter(subjects.StatusUp("q"), subjects.StatusUpAll) {
+		t.Error("StatusUpAll does not match a heartbeat subject")
+	}
+	for _, s := range []string{subjects.SourceDeliver("q") + ".S.x", subjects.CommandReply("q", "t")} {
+		if !server.SubjectMatchesFilter(s, subjects.SiteAll("q")) || server.SubjectMatchesFilter(s, subjects.Up("q")) {
+			t.Errorf("%q must be inside ems.q.> and outside ems.q.up.>", s)
+		}
+	}
+}
+
+func FuzzParseUp(f *testing.F) {
+	f.Add("ems.a.up.comsrv.1.T")
+	f.Add("ems.a.up.inst.2.M")
+	f.Fuzz(func(t *testing.T, s string) {
+		u, ok := subjects.ParseUp(s)
+		if !ok {
+			return
+		}
+		var back string
+		switch u.Kind {
+		case subjects.KindChannel:
+			back = subjects.ChannelUp(u.Site, u.ID, point.Type(u.Family[0]))
+		case subjects.KindInstance:
+			back = subjects.InstanceUp(u.Site, u.ID)
+		case subjects.KindAlarm:
+			back = subjects.AlarmUp(u.Site)
+		case subjects.KindStatus:
+			back = subjects.StatusUp(u.Site)
+		}
+		if back != s {
+			t.Fatalf("ParseUp(%q) = %+v rebuilds as %q", s, u, back)
+		}
+	})
+}
