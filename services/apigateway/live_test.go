@@ -32,7 +32,7 @@ var liveSite = sitetest.Merge(virtualSite, sitetest.Files{
 func TestLiveThroughGeneratedClient(t *testing.T) {
 	site := sitetest.New(t, liveSite)
 	// The virtual channel needs no simulator: comsrv alone executes its commands.
-	sitetest.Run(t, "comsrv", "/readyz", func(ctx context.Context, bound func(net.Addr)) error {
+	com := sitetest.Run(t, "comsrv", "/readyz", func(ctx context.Context, bound func(net.Addr)) error {
 		return comsrv.Run(ctx, comsrv.Config{Site: site.Config, ConfigDir: site.Dir, HTTPAddr: "127.0.0.1:0",
 			Log: sitetest.Logger(t), ConsumerName: "comsrv-test", Bound: bound})
 	})
@@ -44,7 +44,7 @@ func TestLiveThroughGeneratedClient(t *testing.T) {
 			DataDir: t.TempDir(), Bound: bound})
 	})
 	g := startGateway(t, site, func(c *apigatewayConfig) {
-		c.Services["alarmsrv"], c.Services["hissrv"] = alarms.URL, history.URL
+		c.Services["alarmsrv"], c.Services["hissrv"], c.Services["comsrv"] = alarms.URL, history.URL, com.URL
 	})
 	ctx := t.Context()
 	anon, err := client.NewClientWithResponses(g.url)
@@ -146,6 +146,37 @@ func TestLiveThroughGeneratedClient(t *testing.T) {
 	g.expect(g.do("POST", "/config/reload", eng, map[string]any{"services": []string{"netsrv"}}), 422)
 	assertAudit(t, g, "config_reload", "enzo")
 
+	// Channel control: an operator restarts a link but may not disable it; an
+	// engineer disables and enables it (written into channels.yaml by comsrv).
+	oc := clientFor(t, g.url, g.login("olaf", "olaf-password").Access)
+	rr, err := oc.RestartChannelWithResponse(ctx, 1)
+	if err != nil || rr.JSON200 == nil || rr.JSON200.Id != 1 {
+		t.Fatalf("restart channel: %v %s", err, body(rr.Body))
+	}
+	if dr, _ := oc.DisableChannelWithResponse(ctx, 1); dr.StatusCode() != 403 {
+		t.Fatalf("operator disabled a channel: %d", dr.StatusCode())
+	}
+	ec := clientFor(t, g.url, g.login("enzo", "enzo-password").Access)
+	dr, err := ec.DisableChannelWithResponse(ctx, 1)
+	if err != nil || dr.JSON200 == nil || dr.JSON200.Enabled || dr.JSON200.State != "disabled" {
+		t.Fatalf("disable channel: %v %s", err, body(dr.Body))
+	}
+	gc, err := ec.GetChannelWithResponse(ctx, 1)
+	if err != nil || gc.JSON200 == nil || gc.JSON200.Enabled {
+		t.Fatalf("channel after disable: %v %s", err, body(gc.Body))
+	}
+	if rr, _ := ec.RestartChannelWithResponse(ctx, 1); rr.StatusCode() != http.StatusConflict {
+		t.Fatalf("restart of a disabled channel: %d %s", rr.StatusCode(), body(rr.Body))
+	}
+	er, err := ec.EnableChannelWithResponse(ctx, 1)
+	if err != nil || er.JSON200 == nil || !er.JSON200.Enabled {
+		t.Fatalf("enable channel: %v %s", err, body(er.Body))
+	}
+	if nf, _ := ec.EnableChannelWithResponse(ctx, 42); nf.StatusCode() != 404 {
+		t.Fatalf("enable of an unknown channel: %d %s", nf.StatusCode(), body(nf.Body))
+	}
+	assertAudit(t, g, "channel_disable", "enzo")
+
 	// A viewer's client is refused the command.
 	g.user("vio", "viewer")
 	vl, _ := anon.LoginWithResponse(ctx, client.LoginJSONRequestBody{User: "vio", Password: "vio-password"})
@@ -157,6 +188,19 @@ func TestLiveThroughGeneratedClient(t *testing.T) {
 	if err != nil || vr.StatusCode() != 403 || vr.ApplicationproblemJSON403 == nil {
 		t.Fatalf("viewer command: %v %d %s", err, vr.StatusCode(), body(vr.Body))
 	}
+}
+
+// clientFor is a generated client that sends access as its bearer token.
+func clientFor(t *testing.T, url, access string) *client.ClientWithResponses {
+	t.Helper()
+	c, err := client.NewClientWithResponses(url, client.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Authorization", "Bearer "+access)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func body(b []byte) string {

@@ -49,8 +49,22 @@ type channelOutput struct {
 	Body channelStatus
 }
 
+// channelRuntime is comsrv's own view of a channel it runs.
+type channelRuntime struct {
+	ID       uint32 `json:"id"`
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Enabled  bool   `json:"enabled"`
+	State    string `json:"state" doc:"connecting, up, down or disabled"`
+	Points   int    `json:"points" doc:"points in the channel's tables"`
+}
+
 type comsrvChannelsOutput struct {
-	Body json.RawMessage
+	Body []channelRuntime
+}
+
+type channelRuntimeOutput struct {
+	Body channelRuntime
 }
 
 func (s *server) registerSite(api huma.API) {
@@ -106,8 +120,36 @@ func (s *server) registerSite(api huma.API) {
 		if err != nil {
 			return nil, err
 		}
-		return &comsrvChannelsOutput{Body: b}, nil
+		out := &comsrvChannelsOutput{}
+		if err := json.Unmarshal(b, &out.Body); err != nil {
+			return nil, huma.Error502BadGateway("comsrv answered channels in an unknown shape")
+		}
+		return out, nil
 	})
+	control := func(role Role, id, verb, summary, desc string) {
+		op(s, api, role, huma.Operation{
+			OperationID: id, Method: http.MethodPost, Path: "/channels/{channel}/" + verb, Tags: []string{"channels"},
+			Summary: summary, Description: desc,
+			Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusBadGateway},
+		}, func(ctx context.Context, in *channelInput) (*channelRuntimeOutput, error) {
+			up, err := s.svc.call(ctx, "comsrv", http.MethodPost, "/channels/"+itoa(in.Channel)+"/"+verb, nil, nil, caller(ctx).User)
+			if err != nil {
+				return nil, err
+			}
+			out := &channelRuntimeOutput{}
+			if err := json.Unmarshal(up.Body, &out.Body); err != nil {
+				return nil, huma.Error502BadGateway("comsrv answered in an unknown shape")
+			}
+			return out, nil
+		})
+	}
+	control(Engineer, "enableChannel", "enable", "Enable a channel (written into channels.yaml)",
+		"Sets enabled: true for the channel in comsrv/channels.yaml, keeping the rest of the file, and applies it. "+
+			"Refused (422) when the site folder does not load with the change; the file is then left as it was. Recorded in audit:log by comsrv.")
+	control(Engineer, "disableChannel", "disable", "Disable a channel (written into channels.yaml)",
+		"Sets enabled: false and stops the channel's link; its commands are rejected while it is disabled. Recorded in audit:log by comsrv.")
+	control(Operator, "restartChannel", "restart", "Restart a channel's link",
+		"Drops the channel's connection and starts it again (a stuck device, a changed network). 409 for a disabled channel. Recorded in audit:log by comsrv.")
 }
 
 func (s *server) services(ctx context.Context) ([]serviceHealth, error) {
@@ -159,7 +201,13 @@ func (s *server) channels(ctx context.Context) ([]channelStatus, error) {
 		if st == nil {
 			st = map[string]string{}
 		}
-		out[i] = channelStatus{ID: chs[i].ID, Name: chs[i].Name, Protocol: chs[i].Protocol, Enabled: chs[i].Enabled, Status: st}
+		// comsrv marks a disabled channel in its status, also one disabled through
+		// the API after the gateway read channels.yaml.
+		enabled := chs[i].Enabled
+		if state, ok := st["state"]; ok {
+			enabled = state != "disabled"
+		}
+		out[i] = channelStatus{ID: chs[i].ID, Name: chs[i].Name, Protocol: chs[i].Protocol, Enabled: enabled, Status: st}
 	}
 	return out, nil
 }

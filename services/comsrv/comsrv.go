@@ -24,6 +24,7 @@ import (
 	"github.com/voltageems/voltage/services/comsrv/protocol"
 	_ "github.com/voltageems/voltage/services/comsrv/protocol/all" // every driver
 	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/redisx"
 	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/statestore"
@@ -83,6 +84,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	srv.HandleProfiles()
 	srv.Handle("GET /channels", http.HandlerFunc(s.listChannels))
+	s.handleControl(srv)
+	s.runCtx = ctx
 
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.dispatcher.Run(ctx) })
@@ -135,6 +138,9 @@ type server struct {
 	chMetrics  *channel.Metrics
 	cmdMetrics *commands.Metrics
 	dispatcher *commands.Dispatcher
+
+	runCtx context.Context // Run's context: channels started later live in it
+	fileMu sync.Mutex      // one change of channels.yaml at a time
 
 	mu      sync.Mutex
 	site    *config.Config
@@ -192,6 +198,10 @@ func (s *server) start(ctx context.Context, ch *config.Channel, drv protocol.Dri
 		go func() { defer rc.done.Done(); _ = rc.runner.Run(cctx) }()
 	} else {
 		log.Info("channel disabled; its commands are rejected")
+		// Readers of the status hash (gateway, alarms, the cloud) see why it is silent.
+		if err := s.rdb.HSet(ctx, keyspace.ChannelStatus(ch.ID), "state", "disabled").Err(); err != nil {
+			log.Warn("cannot mark the channel disabled in its status", "err", err)
+		}
 	}
 	rc.done.Add(1)
 	go func() { defer rc.done.Done(); _ = worker.Run(cctx, s.dispatcher) }()
@@ -292,6 +302,12 @@ type channelInfo struct {
 }
 
 func (s *server) listChannels(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(s.channelInfos())
+}
+
+// channelInfos describes every channel comsrv runs, by id.
+func (s *server) channelInfos() []channelInfo {
 	s.mu.Lock()
 	out := make([]channelInfo, 0, len(s.running))
 	for _, rc := range s.running {
@@ -306,6 +322,5 @@ func (s *server) listChannels(w http.ResponseWriter, _ *http.Request) {
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	return out
 }

@@ -36,7 +36,7 @@ func Load(dir string) (*Config, error) {
 		l.add(Position{File: sitePath}, "missing; every site folder needs a site.yaml with at least site.id")
 	}
 
-	chPath := filepath.Join(dir, "comsrv", "channels.yaml")
+	chPath := ChannelsFile(dir)
 	var entries []channelEntry
 	if src, state := readFile(chPath, l); state == fileOK {
 		entries = loadChannels(chPath, src, l)
@@ -188,3 +188,6 @@ func (c *Config) buildIndex() {
 		}
 	}
 }
+
+// ChannelsFile is the path of comsrv's channel list in the site folder dir.
+func ChannelsFile(dir string) string { return filepath.Join(dir, "comsrv", "channels.yaml") }
