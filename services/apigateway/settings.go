@@ -40,7 +40,9 @@ type Settings struct {
 type WSSettings struct {
 	// MaxClients bounds concurrent WebSocket clients (default 1000).
 	MaxClients int `yaml:"max_clients"`
-	// FlushInterval is how often a client's coalesced changes are sent (default 100ms).
+	// FlushInterval is the least time between two change frames to one client
+	// (default 0: a change leaves as soon as the client's writer is free, and the
+	// changes that arrive while a frame is being written go together in the next).
 	FlushInterval string `yaml:"flush_interval"`
 	// WriteTimeout is how long one frame may take to leave; a client slower than
 	// that is dropped (default 5s).
@@ -124,7 +126,7 @@ func (s *Settings) validate(path string) error {
 	s.accessTTL = dur("access_ttl", s.AccessTTL, 15*time.Minute, 10*time.Second, time.Hour)
 	s.refreshTTL = dur("refresh_ttl", s.RefreshTTL, 12*time.Hour, time.Minute, 30*24*time.Hour)
 	s.lockout = dur("login.lockout", s.Login.Lockout, 15*time.Minute, time.Second, 24*time.Hour)
-	s.wsFlush = dur("websocket.flush_interval", s.WebSocket.FlushInterval, 100*time.Millisecond, 10*time.Millisecond, 10*time.Second)
+	s.wsFlush = dur("websocket.flush_interval", s.WebSocket.FlushInterval, 0, 0, 10*time.Second)
 	s.wsWrite = dur("websocket.write_timeout", s.WebSocket.WriteTimeout, 5*time.Second, 100*time.Millisecond, time.Minute)
 	s.wsHeartbeat = dur("websocket.heartbeat", s.WebSocket.Heartbeat, 15*time.Second, 100*time.Millisecond, 5*time.Minute)
 	intDefault := func(name string, v *int, def, lo, hi int) {

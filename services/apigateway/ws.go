@@ -25,8 +25,9 @@ import (
 // WebSocket push (/ws). Concurrency: the hub's reader goroutine decodes every
 // Redis message once and merges it into the pending set of each interested client
 // under that client's mutex — an O(1) step that never blocks on a socket. Each
-// client's writer goroutine sends its pending set as one coalesced frame per
-// flush interval. A client whose frames do not leave within the write timeout, or
+// client's writer goroutine sends its pending set as one coalesced frame as soon
+// as it is free (the changes that arrive while a frame is being written go
+// together in the next; websocket.flush_interval can space frames out). A client whose frames do not leave within the write timeout, or
 // whose pending set or event queue overflows, is dropped with a reason; nothing a
 // client does can slow the hub or another client.
 
@@ -308,6 +309,11 @@ func (c *wsClient) merge(src keyspace.ChangeSource, fam byte, vals []wsValue) {
 	}
 	if len(c.pending) > c.s.set.WebSocket.MaxPending {
 		c.dropLocked("slow", "slow consumer: too many changes waiting")
+		return
+	}
+	select { // the writer sends them as soon as it is free
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -727,17 +733,21 @@ func (c *wsClient) snapshot(ctx context.Context, req wsRequest, pats []pattern) 
 // writeLoop sends queued events and coalesced changes until the client is done.
 func (c *wsClient) writeLoop(ctx context.Context) {
 	set := c.s.set
-	flush := time.NewTicker(set.wsFlush)
-	defer flush.Stop()
 	beat := time.NewTicker(set.wsHeartbeat)
 	defer beat.Stop()
+	// hold delays change frames to one per flush interval when one is set.
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	holding := false
+	var lastChanges time.Time
 	var buf []byte // reused: Write has sent the frame when it returns
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
-		case <-flush.C:
+		case <-hold.C:
+			holding = false
 		case <-beat.C:
 			if reason := c.stillAllowed(ctx); reason != "" {
 				c.drop("token", reason)
@@ -746,11 +756,16 @@ func (c *wsClient) writeLoop(ctx context.Context) {
 			b, _ := json.Marshal(map[string]any{"type": "heartbeat", "ts": time.Now().UnixMilli()})
 			c.event(b)
 		}
+		sendChanges := !holding
+		if wait := set.wsFlush - time.Since(lastChanges); sendChanges && set.wsFlush > 0 && wait > 0 {
+			sendChanges, holding = false, true
+			hold.Reset(wait)
+		}
 		c.mu.Lock()
 		events := c.events
 		c.events = nil
 		var pending map[wsKey]wsValue
-		if len(c.pending) > 0 {
+		if sendChanges && len(c.pending) > 0 {
 			pending = c.pending
 			c.pending = make(map[wsKey]wsValue, len(pending))
 		}
@@ -765,6 +780,7 @@ func (c *wsClient) writeLoop(ctx context.Context) {
 			if !c.write(ctx, buf) {
 				return
 			}
+			lastChanges = time.Now()
 		}
 	}
 }

@@ -29,7 +29,16 @@ import (
 // Redis write to a client holding the batch (latency_p95_ms), and how many
 // clients ended up with the newest values. b.N is the number of batches. The
 // clients run in the same process, so they share the CPU with the gateway.
+//
+// It runs with websocket.flush_interval 0 (the default: a change leaves as soon as
+// the client's writer is free) and 100ms (frames spaced out).
 func BenchmarkWSFanout(b *testing.B) {
+	for _, flush := range []string{"0s", "100ms"} {
+		b.Run("flush="+flush, func(b *testing.B) { benchWSFanout(b, flush) })
+	}
+}
+
+func benchWSFanout(b *testing.B, flush string) {
 	const clients, perBatch = 1000, 100
 	rds := testharness.StartRedis(b)
 	rdb := rds.Client(b)
@@ -43,6 +52,7 @@ func BenchmarkWSFanout(b *testing.B) {
 	done := make(chan error, 1)
 	set := apigateway.DefaultSettings()
 	set.WebSocket.MaxClients = clients + 10
+	set.WebSocket.FlushInterval = flush
 	go func() {
 		done <- apigateway.Run(ctx, apigateway.Config{Site: site, ConfigDir: dir, HTTPAddr: "127.0.0.1:0",
 			Log: sitetest.Logger(b), Settings: &set, BcryptCost: bcrypt.MinCost, AdminPassword: adminPassword,
