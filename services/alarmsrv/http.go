@@ -14,6 +14,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/httpapi"
 	"github.com/voltageems/voltage/shared/model"
@@ -406,7 +407,7 @@ func (s *server) editRules(w http.ResponseWriter, r *http.Request, okStatus int,
 }
 
 func (s *server) audit(r *http.Request, action, detail string) {
-	_ = s.rdb.XAdd(r.Context(), auditArgs(map[string]any{"ts": time.Now().UnixMilli(), "action": action, "user": httpapi.User(r),
+	_ = s.rdb.XAdd(r.Context(), command.Audit(map[string]any{"ts": time.Now().UnixMilli(), "action": action, "user": httpapi.User(r),
 		"source": "alarmsrv", "detail": detail})).Err()
 }
 

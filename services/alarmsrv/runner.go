@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
 	"github.com/voltageems/voltage/shared/service"
@@ -338,10 +339,10 @@ func (r *runner) flush(ctx context.Context) {
 			}
 		}
 		if o.audit {
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: auditMaxLen, Approx: true, Values: map[string]any{
+			pipe.XAdd(ctx, command.Audit(map[string]any{
 				"ts": o.event.TS, "action": "alarm_" + o.event.Type, "user": o.event.User, "source": "alarmsrv",
 				"id": o.event.Alarm.ID, "key": o.event.Key, "comment": o.event.Comment,
-			}})
+			}))
 		}
 	}
 	t0 := time.Now()
@@ -378,11 +379,4 @@ func (r *runner) flush(ctx context.Context) {
 	if len(r.pending) > 0 {
 		r.retryAt = r.now() // more to write: next loop
 	}
-}
-
-// auditMaxLen caps audit:log (as shared/command does).
-const auditMaxLen = 1_000_000
-
-func auditArgs(values map[string]any) *redis.XAddArgs {
-	return &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: auditMaxLen, Approx: true, Values: values}
 }

@@ -9,13 +9,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/voltageems/voltage/services/comsrv/protocol"
 	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/httpapi"
-	"github.com/voltageems/voltage/shared/keyspace"
 )
 
 // Channel control on comsrv's internal API (the gateway forwards to it):
@@ -132,9 +129,8 @@ func (s *server) writeInfo(w http.ResponseWriter, id uint32) {
 func (s *server) audit(r *http.Request, action string, id uint32) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
-	err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: command.AuditMaxLen, Approx: true,
-		Values: map[string]any{"ts": time.Now().UnixMilli(), "action": action, "channel": id,
-			"user": httpapi.User(r), "source": "comsrv"}}).Err()
+	err := s.rdb.XAdd(ctx, command.Audit(map[string]any{"ts": time.Now().UnixMilli(), "action": action, "channel": id,
+		"user": httpapi.User(r), "source": "comsrv"})).Err()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("cannot write audit:log", "action", action, "channel", id, "err", err)
 	}

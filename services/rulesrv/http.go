@@ -368,8 +368,8 @@ func (s *server) readEvents(ctx context.Context, rule string, count int) ([]map[
 // audit records a change of the rules in audit:log, with the user the gateway
 // names (DESIGN §11: everything an operator does). Redis being away is logged.
 func (s *server) audit(r *http.Request, action, id string) {
-	err := s.rdb.XAdd(context.WithoutCancel(r.Context()), &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: command.AuditMaxLen, Approx: true,
-		Values: map[string]any{"ts": time.Now().UnixMilli(), "action": action, "rule": id, "user": httpapi.User(r), "source": "api"}}).Err()
+	err := s.rdb.XAdd(context.WithoutCancel(r.Context()), command.Audit(map[string]any{
+		"ts": time.Now().UnixMilli(), "action": action, "rule": id, "user": httpapi.User(r), "source": "api"})).Err()
 	if err != nil {
 		s.log.Warn("cannot write audit:log", "action", action, "rule", id, "err", err)
 	}

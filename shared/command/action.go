@@ -21,9 +21,6 @@ import (
 // exactly as for a channel command. An action modsrv refuses ends as Rejected
 // with the reason.
 
-// AuditMaxLen caps audit:log (approximate trimming), as comsrv does.
-const AuditMaxLen = 1_000_000
-
 // ActionStreamMaxLen caps inst:actions (approximate trimming). Entries are
 // acknowledged within milliseconds, so the cap only bounds the history kept.
 const ActionStreamMaxLen = 100_000
@@ -122,10 +119,10 @@ func QueueActionOutcome(ctx context.Context, pipe redis.Pipeliner, a Action, st 
 		"source", a.Source, "user", a.User)
 	pipe.Expire(ctx, k, ResultTTL)
 	pipe.Publish(ctx, keyspace.CommandResult, payload)
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: AuditMaxLen, Approx: true, Values: map[string]any{
+	pipe.XAdd(ctx, Audit(map[string]any{
 		"ts": res.DoneTS, "action": "instance_action", "user": a.User, "source": a.Source, "id": a.ID,
 		"instance": a.Instance, "name": a.Action, "value": point.FormatValue(a.Value),
 		"result": string(st), "error": reason,
-	}})
+	}))
 	return res
 }

@@ -56,9 +56,6 @@ type Worker struct {
 	overflow atomic.Bool // an entry was left in the pending list because the queue was full
 }
 
-// AuditMaxLen caps audit:log (approximate trimming).
-const AuditMaxLen = 1_000_000
-
 //go:embed claim.lua
 var claimSource string
 
@@ -321,11 +318,11 @@ func (w *Worker) record(ctx context.Context, stream, entryID string, cmd command
 			"value", point.FormatValue(cmd.Value), "source", cmd.Source, "user", cmd.User)
 		pipe.Expire(rctx, k, command.ResultTTL)
 		pipe.Publish(rctx, keyspace.CommandResult, payload)
-		pipe.XAdd(rctx, &redis.XAddArgs{Stream: keyspace.Audit, MaxLen: AuditMaxLen, Approx: true, Values: map[string]any{
+		pipe.XAdd(rctx, command.Audit(map[string]any{
 			"ts": res.DoneTS, "action": "command", "user": cmd.User, "source": cmd.Source, "id": cmd.ID,
 			"channel": w.Channel.ID, "type": cmd.Type.String(), "point": cmd.Point,
 			"value": point.FormatValue(cmd.Value), "result": string(st), "error": reason,
-		}})
+		}))
 		pipe.XAck(rctx, stream, keyspace.CommandGroup, entryID)
 		_, err := pipe.Exec(rctx)
 		if err == nil {
