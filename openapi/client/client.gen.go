@@ -427,6 +427,19 @@ func (e GetPointParamsType) Valid() bool {
 	}
 }
 
+// ActionFile defines model for ActionFile.
+type ActionFile struct {
+	Action       *InstanceActionFile `json:"action,omitempty"`
+	Command      *CommandFile        `json:"command,omitempty"`
+	Event        *EventFile          `json:"event,omitempty"`
+	Notify       *NotifyFile         `json:"notify,omitempty"`
+	RestoreAfter *string             `json:"restore_after,omitempty"`
+	Timeout      *string             `json:"timeout,omitempty"`
+	Virtual      *CommandFile        `json:"virtual,omitempty"`
+	Wait         *bool               `json:"wait,omitempty"`
+	Webhook      *WebhookFile        `json:"webhook,omitempty"`
+}
+
 // ActionInputBody defines model for ActionInputBody.
 type ActionInputBody struct {
 	// Value engineering value (0 or 1 for a bool action)
@@ -436,9 +449,103 @@ type ActionInputBody struct {
 	WaitMs *int64 `json:"wait_ms,omitempty"`
 }
 
+// ActionOutcome defines model for ActionOutcome.
+type ActionOutcome struct {
+	CommandId *string  `json:"command_id,omitempty"`
+	Error     *string  `json:"error,omitempty"`
+	Kind      string   `json:"kind"`
+	Ms        int64    `json:"ms"`
+	Status    string   `json:"status"`
+	Target    *string  `json:"target,omitempty"`
+	Value     *float64 `json:"value,omitempty"`
+}
+
+// ActionView defines model for ActionView.
+type ActionView struct {
+	Id            int32    `json:"id"`
+	LastCommanded *float64 `json:"last_commanded"`
+	Max           *float64 `json:"max,omitempty"`
+	Min           *float64 `json:"min,omitempty"`
+	Name          string   `json:"name"`
+	Routed        bool     `json:"routed"`
+	Step          *float64 `json:"step,omitempty"`
+	Type          string   `json:"type"`
+	Unit          *string  `json:"unit,omitempty"`
+}
+
+// Alarm defines model for Alarm.
+type Alarm struct {
+	AckComment   *string  `json:"ack_comment,omitempty"`
+	Acked        bool     `json:"acked"`
+	AckedAt      *int64   `json:"acked_at,omitempty"`
+	AckedBy      *string  `json:"acked_by,omitempty"`
+	Active       bool     `json:"active"`
+	ClearedAt    *int64   `json:"cleared_at,omitempty"`
+	EscalateFrom *int64   `json:"escalate_from,omitempty"`
+	Escalated    bool     `json:"escalated"`
+	EscalatedAt  *int64   `json:"escalated_at,omitempty"`
+	Flapping     bool     `json:"flapping"`
+	Id           string   `json:"id"`
+	Instance     *string  `json:"instance,omitempty"`
+	Key          string   `json:"key"`
+	Kind         string   `json:"kind"`
+	Level        *string  `json:"level,omitempty"`
+	Limit        *float64 `json:"limit,omitempty"`
+	Message      string   `json:"message"`
+	Name         string   `json:"name"`
+	Occurrence   int64    `json:"occurrence"`
+	RaisedAt     int64    `json:"raised_at"`
+	Rule         string   `json:"rule"`
+	Severity     string   `json:"severity"`
+	Shelved      bool     `json:"shelved"`
+	ShelvedBy    *string  `json:"shelved_by,omitempty"`
+	ShelvedUntil *int64   `json:"shelved_until,omitempty"`
+	Source       string   `json:"source"`
+	Unit         *string  `json:"unit,omitempty"`
+	UpdatedAt    int64    `json:"updated_at"`
+	Value        float64  `json:"value"`
+}
+
 // AlarmAckInputBody defines model for AlarmAckInputBody.
 type AlarmAckInputBody struct {
 	Comment *string `json:"comment,omitempty"`
+}
+
+// AlarmEvent defines model for AlarmEvent.
+type AlarmEvent struct {
+	Alarm   Alarm   `json:"alarm"`
+	Comment *string `json:"comment,omitempty"`
+	Id      *string `json:"id,omitempty"`
+	Key     string  `json:"key"`
+	Ts      int64   `json:"ts"`
+	Type    string  `json:"type"`
+	User    string  `json:"user"`
+}
+
+// AlarmRule defines model for AlarmRule.
+type AlarmRule struct {
+	Channel       *int32               `json:"channel,omitempty"`
+	Deadband      *float64             `json:"deadband,omitempty"`
+	Description   *string              `json:"description,omitempty"`
+	Enabled       *bool                `json:"enabled,omitempty"`
+	EscalateAfter *string              `json:"escalate_after,omitempty"`
+	EscalateTo    *string              `json:"escalate_to,omitempty"`
+	Expression    *string              `json:"expression,omitempty"`
+	Id            string               `json:"id"`
+	Instance      *string              `json:"instance,omitempty"`
+	Kind          string               `json:"kind"`
+	Limits        *map[string]LimitDoc `json:"limits,omitempty"`
+	Measurement   *string              `json:"measurement,omitempty"`
+	Message       *string              `json:"message,omitempty"`
+	Name          *string              `json:"name,omitempty"`
+	OffDelay      *string              `json:"off_delay,omitempty"`
+	OnDelay       *string              `json:"on_delay,omitempty"`
+	Point         *int32               `json:"point,omitempty"`
+	Rate          *float64             `json:"rate,omitempty"`
+	Severity      *string              `json:"severity,omitempty"`
+	State         *float64             `json:"state,omitempty"`
+	Timeout       *string              `json:"timeout,omitempty"`
+	Type          *string              `json:"type,omitempty"`
 }
 
 // AlarmShelveInputBody defines model for AlarmShelveInputBody.
@@ -471,6 +578,35 @@ type BatchInputBody struct {
 	Points *[]PointRef `json:"points"`
 }
 
+// CalculationEdge defines model for CalculationEdge.
+type CalculationEdge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// CalculationGraph defines model for CalculationGraph.
+type CalculationGraph struct {
+	Edges *[]CalculationEdge `json:"edges"`
+	Nodes *[]CalculationView `json:"nodes"`
+	Order *[]string          `json:"order"`
+}
+
+// CalculationView defines model for CalculationView.
+type CalculationView struct {
+	Description *string   `json:"description,omitempty"`
+	Evaluations int64     `json:"evaluations"`
+	Expression  string    `json:"expression"`
+	Failures    int64     `json:"failures"`
+	Functions   *[]string `json:"functions"`
+	Inputs      *[]string `json:"inputs"`
+	Instance    string    `json:"instance"`
+	LastError   *string   `json:"last_error,omitempty"`
+	Measurement string    `json:"measurement"`
+	Name        string    `json:"name"`
+	Order       int64     `json:"order"`
+	Stateful    bool      `json:"stateful"`
+}
+
 // ChannelRuntime defines model for ChannelRuntime.
 type ChannelRuntime struct {
 	Enabled bool   `json:"enabled"`
@@ -499,6 +635,14 @@ type ChannelStatus struct {
 // ChannelsOutputBody defines model for ChannelsOutputBody.
 type ChannelsOutputBody struct {
 	Channels *[]ChannelStatus `json:"channels"`
+}
+
+// CommandFile defines model for CommandFile.
+type CommandFile struct {
+	Channel int32       `json:"channel"`
+	Point   int32       `json:"point"`
+	Type    string      `json:"type"`
+	Value   interface{} `json:"value"`
 }
 
 // CommandInputBody defines model for CommandInputBody.
@@ -545,6 +689,9 @@ type CreateUserInputBody struct {
 // CreateUserInputBodyRole defines model for CreateUserInputBody.Role.
 type CreateUserInputBodyRole string
 
+// DeletedOutputBody defines model for DeletedOutputBody.
+type DeletedOutputBody = map[string]interface{}
+
 // ErrorDetail defines model for ErrorDetail.
 type ErrorDetail struct {
 	// Location Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id'
@@ -588,6 +735,81 @@ type ErrorModel struct {
 	Type *string `json:"type,omitempty"`
 }
 
+// EventFile defines model for EventFile.
+type EventFile struct {
+	Message *string `json:"message,omitempty"`
+	Name    string  `json:"name"`
+}
+
+// Execution defines model for Execution.
+type Execution struct {
+	Actions       *[]PlannedAction `json:"actions,omitempty"`
+	Cause         *string          `json:"cause,omitempty"`
+	Error         *string          `json:"error,omitempty"`
+	Outcome       *[]ActionOutcome `json:"outcome,omitempty"`
+	OutcomeStatus *string          `json:"outcome_status,omitempty"`
+
+	// OutcomeTs Unix ms (decimal string)
+	OutcomeTs *string        `json:"outcome_ts,omitempty"`
+	Path      *[]string      `json:"path,omitempty"`
+	Result    *string        `json:"result,omitempty"`
+	State     *RecordedState `json:"state,omitempty"`
+
+	// Ts Unix ms of the evaluation (decimal string)
+	Ts        *string               `json:"ts,omitempty"`
+	Variables *map[string]InputView `json:"variables,omitempty"`
+}
+
+// HistoryLatestBody defines model for HistoryLatestBody.
+type HistoryLatestBody struct {
+	Points *[]Latest `json:"points"`
+}
+
+// HistoryRangeBody defines model for HistoryRangeBody.
+type HistoryRangeBody struct {
+	Points *[]Series `json:"points"`
+}
+
+// InputView defines model for InputView.
+type InputView struct {
+	Quality *string  `json:"quality,omitempty"`
+	Ts      *int64   `json:"ts,omitempty"`
+	Value   *float64 `json:"value"`
+}
+
+// InstanceActionFile defines model for InstanceActionFile.
+type InstanceActionFile struct {
+	Instance string      `json:"instance"`
+	Name     string      `json:"name"`
+	Value    interface{} `json:"value"`
+}
+
+// InstanceView defines model for InstanceView.
+type InstanceView struct {
+	Actions      *[]ActionView          `json:"actions"`
+	Description  *string                `json:"description,omitempty"`
+	Id           int32                  `json:"id"`
+	Measurements *[]MeasurementView     `json:"measurements"`
+	Name         string                 `json:"name"`
+	Parent       *string                `json:"parent,omitempty"`
+	Product      string                 `json:"product"`
+	Properties   map[string]interface{} `json:"properties"`
+}
+
+// Latest defines model for Latest.
+type Latest struct {
+	Point   string  `json:"point"`
+	Quality string  `json:"quality"`
+	Ts      int64   `json:"ts"`
+	Value   float64 `json:"value"`
+}
+
+// LimitDoc defines model for LimitDoc.
+type LimitDoc struct {
+	Severity *string `json:"severity,omitempty"`
+	Value    float64 `json:"value"`
+}
+
 // LoginInputBody defines model for LoginInputBody.
 type LoginInputBody struct {
 	// Password password
@@ -597,12 +819,31 @@ type LoginInputBody struct {
 	User string `json:"user"`
 }
 
+// MeasurementView defines model for MeasurementView.
+type MeasurementView struct {
+	Id      int32    `json:"id"`
+	Name    string   `json:"name"`
+	Quality *string  `json:"quality,omitempty"`
+	Source  string   `json:"source"`
+	Ts      *int64   `json:"ts,omitempty"`
+	Unit    *string  `json:"unit,omitempty"`
+	Value   *float64 `json:"value"`
+}
+
 // MeasurementsOutputBody defines model for MeasurementsOutputBody.
 type MeasurementsOutputBody struct {
 	Instance int32 `json:"instance"`
 
 	// Measurements point = measurement id
 	Measurements *[]PointValue `json:"measurements"`
+}
+
+// NotifyFile defines model for NotifyFile.
+type NotifyFile struct {
+	Instance *string `json:"instance,omitempty"`
+	Message  *string `json:"message,omitempty"`
+	Severity string  `json:"severity"`
+	Title    string  `json:"title"`
 }
 
 // PasswordInputBody defines model for PasswordInputBody.
@@ -616,6 +857,26 @@ type PatternOutputBody struct {
 	// NextAfter pass as after for the next page; absent on the last page
 	NextAfter *string       `json:"next_after,omitempty"`
 	Points    *[]PointValue `json:"points"`
+}
+
+// PlannedAction defines model for PlannedAction.
+type PlannedAction struct {
+	Kind   string   `json:"kind"`
+	Skip   *string  `json:"skip,omitempty"`
+	Target *string  `json:"target,omitempty"`
+	Value  *float64 `json:"value,omitempty"`
+}
+
+// PointDef defines model for PointDef.
+type PointDef struct {
+	Description *string  `json:"description,omitempty"`
+	Id          int32    `json:"id"`
+	Max         *float64 `json:"max,omitempty"`
+	Min         *float64 `json:"min,omitempty"`
+	Name        string   `json:"name"`
+	Step        *float64 `json:"step,omitempty"`
+	Type        string   `json:"type"`
+	Unit        *string  `json:"unit,omitempty"`
 }
 
 // PointRef defines model for PointRef.
@@ -657,6 +918,27 @@ type PointsOutputBody struct {
 	Points *[]PointValue `json:"points"`
 }
 
+// Product defines model for Product.
+type Product struct {
+	Actions      *[]PointDef    `json:"actions"`
+	BuiltIn      bool           `json:"built_in"`
+	Description  *string        `json:"description,omitempty"`
+	Id           string         `json:"id"`
+	Measurements *[]PointDef    `json:"measurements"`
+	Name         string         `json:"name"`
+	Parent       *string        `json:"parent,omitempty"`
+	Properties   *[]PropertyDef `json:"properties"`
+}
+
+// PropertyDef defines model for PropertyDef.
+type PropertyDef struct {
+	Default     interface{} `json:"default,omitempty"`
+	Description *string     `json:"description,omitempty"`
+	Name        string      `json:"name"`
+	Type        string      `json:"type"`
+	Unit        *string     `json:"unit,omitempty"`
+}
+
 // RecentCommand defines model for RecentCommand.
 type RecentCommand struct {
 	// AuditId id of the audit:log entry
@@ -679,6 +961,15 @@ type RecentCommandKind string
 // RecentOutputBody defines model for RecentOutputBody.
 type RecentOutputBody struct {
 	Commands *[]RecentCommand `json:"commands"`
+}
+
+// RecordedState defines model for RecordedState.
+type RecordedState struct {
+	Active       bool   `json:"active"`
+	Fingerprint  string `json:"fingerprint"`
+	LastFired    int64  `json:"last_fired"`
+	PendingSince int64  `json:"pending_since"`
+	ResetSince   int64  `json:"reset_since"`
 }
 
 // RefreshInputBody defines model for RefreshInputBody.
@@ -704,6 +995,116 @@ type ReloadResult struct {
 	Service string  `json:"service"`
 }
 
+// RouteView defines model for RouteView.
+type RouteView struct {
+	ChannelId       int32   `json:"channel_id"`
+	ChannelPointId  int32   `json:"channel_point_id"`
+	ChannelType     string  `json:"channel_type"`
+	Description     *string `json:"description,omitempty"`
+	Instance        string  `json:"instance"`
+	InstanceId      int32   `json:"instance_id"`
+	InstancePoint   string  `json:"instance_point"`
+	InstancePointId int32   `json:"instance_point_id"`
+	InstanceType    string  `json:"instance_type"`
+	Source          string  `json:"source"`
+}
+
+// RuleEvaluation defines model for RuleEvaluation.
+type RuleEvaluation struct {
+	Actions *[]PlannedAction     `json:"actions,omitempty"`
+	Cause   string               `json:"cause"`
+	DryRun  *bool                `json:"dry_run,omitempty"`
+	Inputs  map[string]InputView `json:"inputs"`
+	Path    *[]string            `json:"path"`
+	Reason  *string              `json:"reason,omitempty"`
+	Result  string               `json:"result"`
+	Rule    string               `json:"rule"`
+	Ts      int64                `json:"ts"`
+}
+
+// RuleEvent defines model for RuleEvent.
+type RuleEvent struct {
+	Cause   *string `json:"cause,omitempty"`
+	FiredTs *string `json:"fired_ts,omitempty"`
+
+	// Id stream entry id
+	Id           string                `json:"id"`
+	Inputs       *map[string]InputView `json:"inputs,omitempty"`
+	Kind         string                `json:"kind"`
+	Message      *string               `json:"message,omitempty"`
+	Name         *string               `json:"name,omitempty"`
+	Of           *string               `json:"of,omitempty"`
+	Outcome      *ActionOutcome        `json:"outcome,omitempty"`
+	Path         *[]string             `json:"path,omitempty"`
+	Reason       *string               `json:"reason,omitempty"`
+	RestoreAfter *string               `json:"restore_after,omitempty"`
+	Rule         string                `json:"rule"`
+	Source       *string               `json:"source,omitempty"`
+	Target       *string               `json:"target,omitempty"`
+
+	// Ts Unix ms (decimal string)
+	Ts    string  `json:"ts"`
+	User  *string `json:"user,omitempty"`
+	Value *string `json:"value,omitempty"`
+}
+
+// RuleExecutions defines model for RuleExecutions.
+type RuleExecutions struct {
+	Events *[]RuleEvent `json:"events"`
+	Last   Execution    `json:"last"`
+}
+
+// RuleFile defines model for RuleFile.
+type RuleFile struct {
+	Actions     *[]ActionFile  `json:"actions"`
+	Condition   *string        `json:"condition,omitempty"`
+	Cooldown    *string        `json:"cooldown,omitempty"`
+	Description *string        `json:"description,omitempty"`
+	Enabled     *bool          `json:"enabled,omitempty"`
+	For         *string        `json:"for,omitempty"`
+	Id          string         `json:"id"`
+	Level       *bool          `json:"level,omitempty"`
+	MaxAge      *string        `json:"max_age,omitempty"`
+	Name        *string        `json:"name,omitempty"`
+	OnReset     *[]ActionFile  `json:"on_reset,omitempty"`
+	Priority    *int64         `json:"priority,omitempty"`
+	Reset       *string        `json:"reset,omitempty"`
+	ResetFor    *string        `json:"reset_for,omitempty"`
+	Threshold   *ThresholdFile `json:"threshold,omitempty"`
+	Trigger     *TriggerFile   `json:"trigger,omitempty"`
+}
+
+// RuleStatus defines model for RuleStatus.
+type RuleStatus struct {
+	Active     bool    `json:"active"`
+	Enabled    bool    `json:"enabled"`
+	LastFired  *int64  `json:"last_fired,omitempty"`
+	LastReason *string `json:"last_reason,omitempty"`
+	LastResult *string `json:"last_result,omitempty"`
+	Pending    bool    `json:"pending"`
+}
+
+// RuleView defines model for RuleView.
+type RuleView struct {
+	Definition  *RuleFile  `json:"definition,omitempty"`
+	Description *string    `json:"description,omitempty"`
+	Execution   *Execution `json:"execution,omitempty"`
+	File        string     `json:"file"`
+	Id          string     `json:"id"`
+	Name        *string    `json:"name,omitempty"`
+	Priority    int64      `json:"priority"`
+	Status      RuleStatus `json:"status"`
+}
+
+// Series defines model for Series.
+type Series struct {
+	Agg    *string       `json:"agg,omitempty"`
+	Point  string        `json:"point"`
+	StepMs *int64        `json:"step_ms,omitempty"`
+	Tier   string        `json:"tier"`
+	Values *[]*[]float64 `json:"values"`
+}
+
 // ServiceHealth defines model for ServiceHealth.
 type ServiceHealth struct {
 	// Fields the heartbeat hash: version, started, …
@@ -720,6 +1121,14 @@ type SiteOutputBody struct {
 
 	// Services services with a live heartbeat
 	Services *[]ServiceHealth `json:"services"`
+}
+
+// ThresholdFile defines model for ThresholdFile.
+type ThresholdFile struct {
+	Above *float64 `json:"above,omitempty"`
+	Band  *float64 `json:"band,omitempty"`
+	Below *float64 `json:"below,omitempty"`
+	Value string   `json:"value"`
 }
 
 // TokenPair defines model for TokenPair.
@@ -745,6 +1154,13 @@ type TokenPairRole string
 
 // TokenPairTokenType defines model for TokenPair.TokenType.
 type TokenPairTokenType string
+
+// TriggerFile defines model for TriggerFile.
+type TriggerFile struct {
+	Cron     *string   `json:"cron,omitempty"`
+	Interval *string   `json:"interval,omitempty"`
+	OnChange *[]string `json:"on_change,omitempty"`
+}
 
 // UpdateUserInputBody defines model for UpdateUserInputBody.
 type UpdateUserInputBody struct {
@@ -784,11 +1200,13 @@ type ValidateOutputBody struct {
 	Valid  bool      `json:"valid"`
 }
 
-// CreateAlarmRuleJSONBody defines parameters for CreateAlarmRule.
-type CreateAlarmRuleJSONBody = interface{}
-
-// PutAlarmRuleJSONBody defines parameters for PutAlarmRule.
-type PutAlarmRuleJSONBody = interface{}
+// WebhookFile defines model for WebhookFile.
+type WebhookFile struct {
+	Attempts *int64             `json:"attempts,omitempty"`
+	Headers  *map[string]string `json:"headers,omitempty"`
+	Secret   *string            `json:"secret,omitempty"`
+	Url      string             `json:"url"`
+}
 
 // ListAlarmsParams defines parameters for ListAlarms.
 type ListAlarmsParams struct {
@@ -916,25 +1334,16 @@ type RuleEventsParams struct {
 	Count *int64  `form:"count,omitempty" json:"count,omitempty"`
 }
 
-// CreateRuleJSONBody defines parameters for CreateRule.
-type CreateRuleJSONBody = interface{}
-
-// DryRunNewRuleJSONBody defines parameters for DryRunNewRule.
-type DryRunNewRuleJSONBody = interface{}
-
-// PutRuleJSONBody defines parameters for PutRule.
-type PutRuleJSONBody = interface{}
-
 // RuleExecutionsParams defines parameters for RuleExecutions.
 type RuleExecutionsParams struct {
 	Count *int64 `form:"count,omitempty" json:"count,omitempty"`
 }
 
 // CreateAlarmRuleJSONRequestBody defines body for CreateAlarmRule for application/json ContentType.
-type CreateAlarmRuleJSONRequestBody = CreateAlarmRuleJSONBody
+type CreateAlarmRuleJSONRequestBody = AlarmRule
 
 // PutAlarmRuleJSONRequestBody defines body for PutAlarmRule for application/json ContentType.
-type PutAlarmRuleJSONRequestBody = PutAlarmRuleJSONBody
+type PutAlarmRuleJSONRequestBody = AlarmRule
 
 // AckAlarmJSONRequestBody defines body for AckAlarm for application/json ContentType.
 type AckAlarmJSONRequestBody = AlarmAckInputBody
@@ -970,13 +1379,13 @@ type RunActionJSONRequestBody = ActionInputBody
 type ReadPointsJSONRequestBody = BatchInputBody
 
 // CreateRuleJSONRequestBody defines body for CreateRule for application/json ContentType.
-type CreateRuleJSONRequestBody = CreateRuleJSONBody
+type CreateRuleJSONRequestBody = RuleFile
 
 // DryRunNewRuleJSONRequestBody defines body for DryRunNewRule for application/json ContentType.
-type DryRunNewRuleJSONRequestBody = DryRunNewRuleJSONBody
+type DryRunNewRuleJSONRequestBody = RuleFile
 
 // PutRuleJSONRequestBody defines body for PutRule for application/json ContentType.
-type PutRuleJSONRequestBody = PutRuleJSONBody
+type PutRuleJSONRequestBody = RuleFile
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserInputBody
@@ -6107,7 +6516,7 @@ type ListAlarmRulesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]AlarmRule
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6117,7 +6526,7 @@ type ListAlarmRulesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListAlarmRulesResponse) GetJSON200() *interface{} {
+func (r ListAlarmRulesResponse) GetJSON200() *[]AlarmRule {
 	return r.JSON200
 }
 
@@ -6169,7 +6578,7 @@ type CreateAlarmRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *interface{}
+	JSON201 *AlarmRule
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6183,7 +6592,7 @@ type CreateAlarmRuleResponse struct {
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r CreateAlarmRuleResponse) GetJSON201() *interface{} {
+func (r CreateAlarmRuleResponse) GetJSON201() *AlarmRule {
 	return r.JSON201
 }
 
@@ -6245,7 +6654,7 @@ type DeleteAlarmRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *DeletedOutputBody
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6259,7 +6668,7 @@ type DeleteAlarmRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r DeleteAlarmRuleResponse) GetJSON200() *interface{} {
+func (r DeleteAlarmRuleResponse) GetJSON200() *DeletedOutputBody {
 	return r.JSON200
 }
 
@@ -6321,7 +6730,7 @@ type GetAlarmRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *AlarmRule
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6335,7 +6744,7 @@ type GetAlarmRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetAlarmRuleResponse) GetJSON200() *interface{} {
+func (r GetAlarmRuleResponse) GetJSON200() *AlarmRule {
 	return r.JSON200
 }
 
@@ -6397,7 +6806,7 @@ type PutAlarmRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *AlarmRule
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6411,7 +6820,7 @@ type PutAlarmRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PutAlarmRuleResponse) GetJSON200() *interface{} {
+func (r PutAlarmRuleResponse) GetJSON200() *AlarmRule {
 	return r.JSON200
 }
 
@@ -6473,7 +6882,7 @@ type ListAlarmsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]Alarm
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6485,7 +6894,7 @@ type ListAlarmsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListAlarmsResponse) GetJSON200() *interface{} {
+func (r ListAlarmsResponse) GetJSON200() *[]Alarm {
 	return r.JSON200
 }
 
@@ -6542,7 +6951,7 @@ type AlarmHistoryResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]AlarmEvent
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6554,7 +6963,7 @@ type AlarmHistoryResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AlarmHistoryResponse) GetJSON200() *interface{} {
+func (r AlarmHistoryResponse) GetJSON200() *[]AlarmEvent {
 	return r.JSON200
 }
 
@@ -6611,7 +7020,7 @@ type GetAlarmResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *Alarm
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6625,7 +7034,7 @@ type GetAlarmResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetAlarmResponse) GetJSON200() *interface{} {
+func (r GetAlarmResponse) GetJSON200() *Alarm {
 	return r.JSON200
 }
 
@@ -6687,7 +7096,7 @@ type AckAlarmResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *Alarm
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6703,7 +7112,7 @@ type AckAlarmResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AckAlarmResponse) GetJSON200() *interface{} {
+func (r AckAlarmResponse) GetJSON200() *Alarm {
 	return r.JSON200
 }
 
@@ -6770,7 +7179,7 @@ type ShelveAlarmResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *Alarm
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -6786,7 +7195,7 @@ type ShelveAlarmResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ShelveAlarmResponse) GetJSON200() *interface{} {
+func (r ShelveAlarmResponse) GetJSON200() *Alarm {
 	return r.JSON200
 }
 
@@ -6853,7 +7262,7 @@ type UnshelveAlarmResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *Alarm
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6869,7 +7278,7 @@ type UnshelveAlarmResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r UnshelveAlarmResponse) GetJSON200() *interface{} {
+func (r UnshelveAlarmResponse) GetJSON200() *Alarm {
 	return r.JSON200
 }
 
@@ -7329,7 +7738,7 @@ type ListCalculationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *CalculationGraph
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -7339,7 +7748,7 @@ type ListCalculationsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListCalculationsResponse) GetJSON200() *interface{} {
+func (r ListCalculationsResponse) GetJSON200() *CalculationGraph {
 	return r.JSON200
 }
 
@@ -8387,7 +8796,7 @@ type HistoryLatestResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *HistoryLatestBody
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -8403,7 +8812,7 @@ type HistoryLatestResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r HistoryLatestResponse) GetJSON200() *interface{} {
+func (r HistoryLatestResponse) GetJSON200() *HistoryLatestBody {
 	return r.JSON200
 }
 
@@ -8470,7 +8879,7 @@ type HistoryRangeResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *HistoryRangeBody
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -8486,7 +8895,7 @@ type HistoryRangeResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r HistoryRangeResponse) GetJSON200() *interface{} {
+func (r HistoryRangeResponse) GetJSON200() *HistoryRangeBody {
 	return r.JSON200
 }
 
@@ -8553,7 +8962,7 @@ type ListInstancesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]InstanceView
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -8563,7 +8972,7 @@ type ListInstancesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListInstancesResponse) GetJSON200() *interface{} {
+func (r ListInstancesResponse) GetJSON200() *[]InstanceView {
 	return r.JSON200
 }
 
@@ -8615,7 +9024,7 @@ type GetInstanceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *InstanceView
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -8629,7 +9038,7 @@ type GetInstanceResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetInstanceResponse) GetJSON200() *interface{} {
+func (r GetInstanceResponse) GetJSON200() *InstanceView {
 	return r.JSON200
 }
 
@@ -9057,7 +9466,7 @@ type ListProductsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]Product
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9067,7 +9476,7 @@ type ListProductsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListProductsResponse) GetJSON200() *interface{} {
+func (r ListProductsResponse) GetJSON200() *[]Product {
 	return r.JSON200
 }
 
@@ -9119,7 +9528,7 @@ type GetProductResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *Product
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9133,7 +9542,7 @@ type GetProductResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetProductResponse) GetJSON200() *interface{} {
+func (r GetProductResponse) GetJSON200() *Product {
 	return r.JSON200
 }
 
@@ -9195,7 +9604,7 @@ type GetRoutingResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]RouteView
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9205,7 +9614,7 @@ type GetRoutingResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetRoutingResponse) GetJSON200() *interface{} {
+func (r GetRoutingResponse) GetJSON200() *[]RouteView {
 	return r.JSON200
 }
 
@@ -9257,7 +9666,7 @@ type RuleEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]RuleEvent
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9269,7 +9678,7 @@ type RuleEventsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r RuleEventsResponse) GetJSON200() *interface{} {
+func (r RuleEventsResponse) GetJSON200() *[]RuleEvent {
 	return r.JSON200
 }
 
@@ -9326,7 +9735,7 @@ type ListRulesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *[]RuleView
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9336,7 +9745,7 @@ type ListRulesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListRulesResponse) GetJSON200() *interface{} {
+func (r ListRulesResponse) GetJSON200() *[]RuleView {
 	return r.JSON200
 }
 
@@ -9388,7 +9797,7 @@ type CreateRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
-	JSON201 *interface{}
+	JSON201 *RuleView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -9404,7 +9813,7 @@ type CreateRuleResponse struct {
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
-func (r CreateRuleResponse) GetJSON201() *interface{} {
+func (r CreateRuleResponse) GetJSON201() *RuleView {
 	return r.JSON201
 }
 
@@ -9471,7 +9880,7 @@ type DryRunNewRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *RuleEvaluation
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -9485,7 +9894,7 @@ type DryRunNewRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r DryRunNewRuleResponse) GetJSON200() *interface{} {
+func (r DryRunNewRuleResponse) GetJSON200() *RuleEvaluation {
 	return r.JSON200
 }
 
@@ -9547,7 +9956,7 @@ type DeleteRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *DeletedOutputBody
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9561,7 +9970,7 @@ type DeleteRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r DeleteRuleResponse) GetJSON200() *interface{} {
+func (r DeleteRuleResponse) GetJSON200() *DeletedOutputBody {
 	return r.JSON200
 }
 
@@ -9623,7 +10032,7 @@ type GetRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *RuleView
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9637,7 +10046,7 @@ type GetRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetRuleResponse) GetJSON200() *interface{} {
+func (r GetRuleResponse) GetJSON200() *RuleView {
 	return r.JSON200
 }
 
@@ -9699,7 +10108,7 @@ type PutRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *RuleView
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ErrorModel
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -9713,7 +10122,7 @@ type PutRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PutRuleResponse) GetJSON200() *interface{} {
+func (r PutRuleResponse) GetJSON200() *RuleView {
 	return r.JSON200
 }
 
@@ -9775,7 +10184,7 @@ type DisableRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *RuleView
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9789,7 +10198,7 @@ type DisableRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r DisableRuleResponse) GetJSON200() *interface{} {
+func (r DisableRuleResponse) GetJSON200() *RuleView {
 	return r.JSON200
 }
 
@@ -9851,7 +10260,7 @@ type DryRunRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *RuleEvaluation
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9865,7 +10274,7 @@ type DryRunRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r DryRunRuleResponse) GetJSON200() *interface{} {
+func (r DryRunRuleResponse) GetJSON200() *RuleEvaluation {
 	return r.JSON200
 }
 
@@ -9927,7 +10336,7 @@ type EnableRuleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *RuleView
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9941,7 +10350,7 @@ type EnableRuleResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r EnableRuleResponse) GetJSON200() *interface{} {
+func (r EnableRuleResponse) GetJSON200() *RuleView {
 	return r.JSON200
 }
 
@@ -10003,7 +10412,7 @@ type RuleExecutionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
+	JSON200 *RuleExecutions
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *ErrorModel
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -10017,7 +10426,7 @@ type RuleExecutionsResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r RuleExecutionsResponse) GetJSON200() *interface{} {
+func (r RuleExecutionsResponse) GetJSON200() *RuleExecutions {
 	return r.JSON200
 }
 
@@ -11572,7 +11981,7 @@ func ParseListAlarmRulesResponse(rsp *http.Response) (*ListAlarmRulesResponse, e
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []AlarmRule
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11619,7 +12028,7 @@ func ParseCreateAlarmRuleResponse(rsp *http.Response) (*CreateAlarmRuleResponse,
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest interface{}
+		var dest AlarmRule
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11680,7 +12089,7 @@ func ParseDeleteAlarmRuleResponse(rsp *http.Response) (*DeleteAlarmRuleResponse,
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest DeletedOutputBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11741,7 +12150,7 @@ func ParseGetAlarmRuleResponse(rsp *http.Response) (*GetAlarmRuleResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest AlarmRule
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11802,7 +12211,7 @@ func ParsePutAlarmRuleResponse(rsp *http.Response) (*PutAlarmRuleResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest AlarmRule
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11863,7 +12272,7 @@ func ParseListAlarmsResponse(rsp *http.Response) (*ListAlarmsResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []Alarm
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11917,7 +12326,7 @@ func ParseAlarmHistoryResponse(rsp *http.Response) (*AlarmHistoryResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []AlarmEvent
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11971,7 +12380,7 @@ func ParseGetAlarmResponse(rsp *http.Response) (*GetAlarmResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest Alarm
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -12032,7 +12441,7 @@ func ParseAckAlarmResponse(rsp *http.Response) (*AckAlarmResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest Alarm
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -12100,7 +12509,7 @@ func ParseShelveAlarmResponse(rsp *http.Response) (*ShelveAlarmResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest Alarm
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -12168,7 +12577,7 @@ func ParseUnshelveAlarmResponse(rsp *http.Response) (*UnshelveAlarmResponse, err
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest Alarm
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -12545,7 +12954,7 @@ func ParseListCalculationsResponse(rsp *http.Response) (*ListCalculationsRespons
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest CalculationGraph
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13411,7 +13820,7 @@ func ParseHistoryLatestResponse(rsp *http.Response) (*HistoryLatestResponse, err
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest HistoryLatestBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13479,7 +13888,7 @@ func ParseHistoryRangeResponse(rsp *http.Response) (*HistoryRangeResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest HistoryRangeBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13547,7 +13956,7 @@ func ParseListInstancesResponse(rsp *http.Response) (*ListInstancesResponse, err
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []InstanceView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13594,7 +14003,7 @@ func ParseGetInstanceResponse(rsp *http.Response) (*GetInstanceResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest InstanceView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13946,7 +14355,7 @@ func ParseListProductsResponse(rsp *http.Response) (*ListProductsResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []Product
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13993,7 +14402,7 @@ func ParseGetProductResponse(rsp *http.Response) (*GetProductResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest Product
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14054,7 +14463,7 @@ func ParseGetRoutingResponse(rsp *http.Response) (*GetRoutingResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []RouteView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14101,7 +14510,7 @@ func ParseRuleEventsResponse(rsp *http.Response) (*RuleEventsResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []RuleEvent
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14155,7 +14564,7 @@ func ParseListRulesResponse(rsp *http.Response) (*ListRulesResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest []RuleView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14202,7 +14611,7 @@ func ParseCreateRuleResponse(rsp *http.Response) (*CreateRuleResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
-		var dest interface{}
+		var dest RuleView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14270,7 +14679,7 @@ func ParseDryRunNewRuleResponse(rsp *http.Response) (*DryRunNewRuleResponse, err
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest RuleEvaluation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14331,7 +14740,7 @@ func ParseDeleteRuleResponse(rsp *http.Response) (*DeleteRuleResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest DeletedOutputBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14392,7 +14801,7 @@ func ParseGetRuleResponse(rsp *http.Response) (*GetRuleResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest RuleView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14453,7 +14862,7 @@ func ParsePutRuleResponse(rsp *http.Response) (*PutRuleResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest RuleView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14514,7 +14923,7 @@ func ParseDisableRuleResponse(rsp *http.Response) (*DisableRuleResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest RuleView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14575,7 +14984,7 @@ func ParseDryRunRuleResponse(rsp *http.Response) (*DryRunRuleResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest RuleEvaluation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14636,7 +15045,7 @@ func ParseEnableRuleResponse(rsp *http.Response) (*EnableRuleResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest RuleView
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14697,7 +15106,7 @@ func ParseRuleExecutionsResponse(rsp *http.Response) (*RuleExecutionsResponse, e
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
+		var dest RuleExecutions
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

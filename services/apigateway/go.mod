@@ -77,6 +77,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/prometheus/prometheus v0.316.0 // indirect
 	github.com/prometheus/sigv4 v0.5.0 // indirect
+	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/simonvetter/modbus v1.6.4 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/warthog618/go-gpiocdev v0.9.1 // indirect
@@ -113,10 +114,13 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/voltageems/voltage/openapi v0.0.0
 	github.com/voltageems/voltage/services/alarmsrv v0.0.0
 	github.com/voltageems/voltage/services/comsrv v0.0.0
 	github.com/voltageems/voltage/services/hissrv v0.0.0
+	github.com/voltageems/voltage/services/modsrv v0.0.0
+	github.com/voltageems/voltage/services/rulesrv v0.0.0
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0 // indirect

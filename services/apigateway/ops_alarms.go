@@ -2,13 +2,20 @@ package apigateway
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/voltageems/voltage/services/alarmsrv"
 )
+
+// alarmEvent is an entry of the alarm history (schema AlarmEvent).
+type alarmEvent alarmsrv.Event
+
+// alarmRule is an alarm rule as in alarms.yaml (schema AlarmRule).
+type alarmRule alarmsrv.RuleDoc
 
 type alarmListInput struct {
 	Severity string `query:"severity" enum:"critical,major,minor,warning,info" doc:"only this severity"`
@@ -51,12 +58,12 @@ type alarmRuleInput struct {
 }
 
 type alarmRuleBody struct {
-	Body json.RawMessage `doc:"the rule, as in alarms.yaml (see docs/alarmsrv.md)"`
+	Body alarmRule `doc:"the rule, as in alarms.yaml (see docs/alarmsrv.md)"`
 }
 
 type alarmRulePutInput struct {
-	ID   string          `path:"id" maxLength:"128"`
-	Body json.RawMessage `doc:"the rule, as in alarms.yaml (see docs/alarmsrv.md)"`
+	ID   string    `path:"id" maxLength:"128"`
+	Body alarmRule `doc:"the rule, as in alarms.yaml (see docs/alarmsrv.md); its id is the path's"`
 }
 
 func setQ(q url.Values, k, v string) {
@@ -68,19 +75,21 @@ func setQ(q url.Values, k, v string) {
 func (s *server) registerAlarms(api huma.API) {
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "listAlarms", Method: http.MethodGet, Path: "/alarms", Tags: []string{"alarms"},
-		Summary: "Active alarms, newest first",
-	}, func(ctx context.Context, in *alarmListInput) (*rawOutput, error) {
+		Summary:   "Active alarms, newest first",
+		Responses: encodedAs(api, []alarmsrv.Alarm{}, "Alarms"),
+	}, func(ctx context.Context, in *alarmListInput) (*jsonOutput, error) {
 		q := url.Values{}
 		setQ(q, "severity", in.Severity)
 		setQ(q, "instance", in.Instance)
 		setQ(q, "state", in.State)
 		setQ(q, "shelved", in.Shelved)
-		return s.raw(ctx, "alarmsrv", "/alarms", q)
+		return s.forward(ctx, "alarmsrv", "/alarms", q)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "alarmHistory", Method: http.MethodGet, Path: "/alarms/history", Tags: []string{"alarms"},
-		Summary: "Alarm events by time range, oldest first",
-	}, func(ctx context.Context, in *alarmHistoryInput) (*rawOutput, error) {
+		Summary:   "Alarm events by time range, oldest first",
+		Responses: encodedAs(api, []alarmEvent{}, "AlarmEvents"),
+	}, func(ctx context.Context, in *alarmHistoryInput) (*jsonOutput, error) {
 		q := url.Values{}
 		setQ(q, "from", in.From)
 		setQ(q, "to", in.To)
@@ -91,77 +100,69 @@ func (s *server) registerAlarms(api huma.API) {
 		if in.Limit > 0 {
 			q.Set("limit", strconv.Itoa(in.Limit))
 		}
-		return s.raw(ctx, "alarmsrv", "/history", q)
+		return s.forward(ctx, "alarmsrv", "/history", q)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "getAlarm", Method: http.MethodGet, Path: "/alarms/{key}", Tags: []string{"alarms"},
 		Summary: "One active alarm", Errors: []int{http.StatusNotFound},
-	}, func(ctx context.Context, in *alarmKeyInput) (*rawOutput, error) {
-		return s.raw(ctx, "alarmsrv", "/alarms/"+url.PathEscape(in.Key), nil)
+		Responses: encodedAs(api, alarmsrv.Alarm{}, "Alarm"),
+	}, func(ctx context.Context, in *alarmKeyInput) (*jsonOutput, error) {
+		return s.forward(ctx, "alarmsrv", "/alarms/"+url.PathEscape(in.Key), nil)
 	})
 	op(s, api, Operator, huma.Operation{
 		OperationID: "ackAlarm", Method: http.MethodPost, Path: "/alarms/{key}/ack", Tags: []string{"alarms"},
 		Summary: "Acknowledge an alarm (recorded in audit:log by alarmsrv)", Errors: []int{http.StatusNotFound, http.StatusConflict},
-	}, func(ctx context.Context, in *alarmAckInput) (*rawOutput, error) {
-		return s.post(ctx, "alarmsrv", "/alarms/"+url.PathEscape(in.Key)+"/ack", in.Body)
+		Responses: encodedAs(api, alarmsrv.Alarm{}, "Alarm"),
+	}, func(ctx context.Context, in *alarmAckInput) (*jsonOutput, error) {
+		return s.forwardSend(ctx, "alarmsrv", http.MethodPost, "/alarms/"+url.PathEscape(in.Key)+"/ack", in.Body, http.StatusOK)
 	})
 	op(s, api, Engineer, huma.Operation{
 		OperationID: "shelveAlarm", Method: http.MethodPost, Path: "/alarms/{key}/shelve", Tags: []string{"alarms"},
 		Summary: "Shelve an alarm for a while", Errors: []int{http.StatusNotFound, http.StatusBadRequest},
-	}, func(ctx context.Context, in *alarmShelveInput) (*rawOutput, error) {
-		return s.post(ctx, "alarmsrv", "/alarms/"+url.PathEscape(in.Key)+"/shelve", in.Body)
+		Responses: encodedAs(api, alarmsrv.Alarm{}, "Alarm"),
+	}, func(ctx context.Context, in *alarmShelveInput) (*jsonOutput, error) {
+		return s.forwardSend(ctx, "alarmsrv", http.MethodPost, "/alarms/"+url.PathEscape(in.Key)+"/shelve", in.Body, http.StatusOK)
 	})
 	op(s, api, Engineer, huma.Operation{
 		OperationID: "unshelveAlarm", Method: http.MethodPost, Path: "/alarms/{key}/unshelve", Tags: []string{"alarms"},
 		Summary: "Unshelve an alarm", Errors: []int{http.StatusNotFound, http.StatusConflict},
-	}, func(ctx context.Context, in *alarmAckInput) (*rawOutput, error) {
-		return s.post(ctx, "alarmsrv", "/alarms/"+url.PathEscape(in.Key)+"/unshelve", in.Body)
+		Responses: encodedAs(api, alarmsrv.Alarm{}, "Alarm"),
+	}, func(ctx context.Context, in *alarmAckInput) (*jsonOutput, error) {
+		return s.forwardSend(ctx, "alarmsrv", http.MethodPost, "/alarms/"+url.PathEscape(in.Key)+"/unshelve", in.Body, http.StatusOK)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "listAlarmRules", Method: http.MethodGet, Path: "/alarm-rules", Tags: []string{"alarms"},
-		Summary: "Alarm rules as written in alarms.yaml",
-	}, func(ctx context.Context, _ *struct{}) (*rawOutput, error) {
-		return s.raw(ctx, "alarmsrv", "/rules", nil)
+		Summary:   "Alarm rules as written in alarms.yaml",
+		Responses: encodedAs(api, []alarmRule{}, "AlarmRules"),
+	}, func(ctx context.Context, _ *struct{}) (*jsonOutput, error) {
+		return s.forward(ctx, "alarmsrv", "/rules", nil)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "getAlarmRule", Method: http.MethodGet, Path: "/alarm-rules/{id}", Tags: []string{"alarms"},
 		Summary: "One alarm rule", Errors: []int{http.StatusNotFound},
-	}, func(ctx context.Context, in *alarmRuleInput) (*rawOutput, error) {
-		return s.raw(ctx, "alarmsrv", "/rules/"+url.PathEscape(in.ID), nil)
+		Responses: encodedAs(api, alarmRule{}, "AlarmRule"),
+	}, func(ctx context.Context, in *alarmRuleInput) (*jsonOutput, error) {
+		return s.forward(ctx, "alarmsrv", "/rules/"+url.PathEscape(in.ID), nil)
 	})
 	op(s, api, Engineer, huma.Operation{
 		OperationID: "createAlarmRule", Method: http.MethodPost, Path: "/alarm-rules", Tags: []string{"alarms"},
 		Summary: "Add an alarm rule (alarms.yaml is validated as a whole)", DefaultStatus: http.StatusCreated,
-		Errors: []int{http.StatusConflict, http.StatusUnprocessableEntity},
-	}, func(ctx context.Context, in *alarmRuleBody) (*rawOutput, error) {
-		return s.send(ctx, "alarmsrv", http.MethodPost, "/rules", in.Body)
+		Errors:    []int{http.StatusConflict, http.StatusUnprocessableEntity},
+		Responses: documented(api, http.StatusCreated, alarmRule{}, "AlarmRule"),
+	}, func(ctx context.Context, in *alarmRuleBody) (*jsonOutput, error) {
+		return s.forwardSend(ctx, "alarmsrv", http.MethodPost, "/rules", in.Body, http.StatusCreated)
 	})
 	op(s, api, Engineer, huma.Operation{
 		OperationID: "putAlarmRule", Method: http.MethodPut, Path: "/alarm-rules/{id}", Tags: []string{"alarms"},
 		Summary: "Replace an alarm rule", Errors: []int{http.StatusNotFound, http.StatusUnprocessableEntity},
-	}, func(ctx context.Context, in *alarmRulePutInput) (*rawOutput, error) {
-		return s.send(ctx, "alarmsrv", http.MethodPut, "/rules/"+url.PathEscape(in.ID), in.Body)
+		Responses: encodedAs(api, alarmRule{}, "AlarmRule"),
+	}, func(ctx context.Context, in *alarmRulePutInput) (*jsonOutput, error) {
+		return s.forwardSend(ctx, "alarmsrv", http.MethodPut, "/rules/"+url.PathEscape(in.ID), in.Body, http.StatusOK)
 	})
 	op(s, api, Engineer, huma.Operation{
 		OperationID: "deleteAlarmRule", Method: http.MethodDelete, Path: "/alarm-rules/{id}", Tags: []string{"alarms"},
 		Summary: "Delete an alarm rule", Errors: []int{http.StatusNotFound},
-	}, func(ctx context.Context, in *alarmRuleInput) (*rawOutput, error) {
-		return s.send(ctx, "alarmsrv", http.MethodDelete, "/rules/"+url.PathEscape(in.ID), nil)
+	}, func(ctx context.Context, in *alarmRuleInput) (*deletedOutput, error) {
+		return s.forwardDelete(ctx, "alarmsrv", "/rules/"+url.PathEscape(in.ID))
 	})
-}
-
-// post forwards body to service for the caller.
-func (s *server) post(ctx context.Context, service, path string, body any) (*rawOutput, error) {
-	return s.send(ctx, service, http.MethodPost, path, body)
-}
-
-func (s *server) send(ctx context.Context, service, method, path string, body any) (*rawOutput, error) {
-	up, err := s.svc.call(ctx, service, method, path, nil, body, caller(ctx).User)
-	if err != nil {
-		return nil, err
-	}
-	if len(up.Body) == 0 || !json.Valid(up.Body) {
-		return &rawOutput{Body: json.RawMessage(`{}`)}, nil
-	}
-	return &rawOutput{Body: up.Body}, nil
 }

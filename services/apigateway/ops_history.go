@@ -6,7 +6,15 @@ import (
 	"net/url"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/voltageems/voltage/services/hissrv/query"
 )
+
+// historyRangeBody is the answer of historyRange (schema HistoryRangeBody).
+type historyRangeBody query.RangeAnswer
+
+// historyLatestBody is the answer of historyLatest (schema HistoryLatestBody).
+type historyLatestBody query.LatestAnswer
 
 type historyInput struct {
 	Point []string `query:"point" required:"true" maxItems:"100" doc:"point names as hissrv knows them (repeat or comma-separate)"`
@@ -44,18 +52,20 @@ func (s *server) registerHistory(api huma.API) {
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "historyRange", Method: http.MethodGet, Path: "/history/range", Tags: []string{"history"},
 		Summary: "Stored values of points over a time range", Errors: []int{http.StatusBadRequest, http.StatusNotFound},
-	}, func(ctx context.Context, in *historyInput) (*rawOutput, error) {
-		return s.raw(ctx, "hissrv", "/history/range", in.query())
+		Responses: encodedAs(api, historyRangeBody{}, "HistoryRangeBody"),
+	}, func(ctx context.Context, in *historyInput) (*jsonOutput, error) {
+		return s.forward(ctx, "hissrv", "/history/range", in.query())
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "historyLatest", Method: http.MethodGet, Path: "/history/latest", Tags: []string{"history"},
 		Summary: "The newest stored value of points", Errors: []int{http.StatusBadRequest, http.StatusNotFound},
-	}, func(ctx context.Context, in *latestInput) (*rawOutput, error) {
+		Responses: encodedAs(api, historyLatestBody{}, "HistoryLatestBody"),
+	}, func(ctx context.Context, in *latestInput) (*jsonOutput, error) {
 		q := url.Values{}
 		for _, p := range in.Point {
 			q.Add("point", p)
 		}
-		return s.raw(ctx, "hissrv", "/history/latest", q)
+		return s.forward(ctx, "hissrv", "/history/latest", q)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "historyCSV", Method: http.MethodGet, Path: "/history/export.csv", Tags: []string{"history"},

@@ -11,13 +11,41 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/voltageems/voltage/services/modsrv"
 	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/keyspace"
+	"github.com/voltageems/voltage/shared/model"
 	"github.com/voltageems/voltage/shared/point"
 )
 
-type rawOutput struct {
-	Body json.RawMessage
+// Forwarded operations answer the internal service's JSON as it is (a
+// jsonOutput, never decoded and encoded again); the spec documents the type the
+// service encodes, which it exports for this (encodedAs, documented). The
+// services' types and the spec cannot drift: TestForwardedAnswersMatchSchemas
+// validates live answers against the served spec.
+
+// forwarded answers body, an internal service's JSON, with status.
+func forwarded(status int, body []byte) *jsonOutput {
+	return &jsonOutput{Body: func(ctx huma.Context) {
+		ctx.SetHeader("Content-Type", "application/json")
+		ctx.SetStatus(status)
+		_, _ = ctx.BodyWriter().Write(body)
+	}}
+}
+
+// documented is encodedAs for an operation answering status (200 or 201).
+func documented(api huma.API, status int, body any, name string) map[string]*huma.Response {
+	r := encodedAs(api, body, name)
+	if status != http.StatusOK {
+		r[strconv.Itoa(status)] = r["200"]
+		delete(r, "200")
+	}
+	return r
+}
+
+// deletedOutput is the answer of a forwarded DELETE: an empty object.
+type deletedOutput struct {
+	Body struct{}
 }
 
 type instanceInput struct {
@@ -47,27 +75,31 @@ type actionInput struct {
 func (s *server) registerInstances(api huma.API) {
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "listProducts", Method: http.MethodGet, Path: "/products", Tags: []string{"instances"},
-		Summary: "Products (thing models) with properties, measurements and actions",
-	}, func(ctx context.Context, _ *struct{}) (*rawOutput, error) {
-		return s.raw(ctx, "modsrv", "/products", nil)
+		Summary:   "Products (thing models) with properties, measurements and actions",
+		Responses: encodedAs(api, []model.Product{}, "Products"),
+	}, func(ctx context.Context, _ *struct{}) (*jsonOutput, error) {
+		return s.forward(ctx, "modsrv", "/products", nil)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "getProduct", Method: http.MethodGet, Path: "/products/{product}", Tags: []string{"instances"},
 		Summary: "One product", Errors: []int{http.StatusNotFound},
-	}, func(ctx context.Context, in *productInput) (*rawOutput, error) {
-		return s.raw(ctx, "modsrv", "/products/"+url.PathEscape(in.Product), nil)
+		Responses: encodedAs(api, model.Product{}, "Product"),
+	}, func(ctx context.Context, in *productInput) (*jsonOutput, error) {
+		return s.forward(ctx, "modsrv", "/products/"+url.PathEscape(in.Product), nil)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "listInstances", Method: http.MethodGet, Path: "/instances", Tags: []string{"instances"},
-		Summary: "Instances with live measurement values and actions",
-	}, func(ctx context.Context, _ *struct{}) (*rawOutput, error) {
-		return s.raw(ctx, "modsrv", "/instances", nil)
+		Summary:   "Instances with live measurement values and actions",
+		Responses: encodedAs(api, []modsrv.InstanceView{}, "Instances"),
+	}, func(ctx context.Context, _ *struct{}) (*jsonOutput, error) {
+		return s.forward(ctx, "modsrv", "/instances", nil)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "getInstance", Method: http.MethodGet, Path: "/instances/{instance}", Tags: []string{"instances"},
 		Summary: "One instance with live values", Errors: []int{http.StatusNotFound},
-	}, func(ctx context.Context, in *instanceInput) (*rawOutput, error) {
-		return s.raw(ctx, "modsrv", "/instances/"+url.PathEscape(in.Instance), nil)
+		Responses: encodedAs(api, modsrv.InstanceView{}, "InstanceView"),
+	}, func(ctx context.Context, in *instanceInput) (*jsonOutput, error) {
+		return s.forward(ctx, "modsrv", "/instances/"+url.PathEscape(in.Instance), nil)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "getMeasurements", Method: http.MethodGet, Path: "/instances/{instance}/measurements", Tags: []string{"instances"},
@@ -81,24 +113,49 @@ func (s *server) registerInstances(api huma.API) {
 	}, s.runAction)
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "listCalculations", Method: http.MethodGet, Path: "/calculations", Tags: []string{"instances"},
-		Summary: "Calculations: expressions, inputs, order, last errors",
-	}, func(ctx context.Context, _ *struct{}) (*rawOutput, error) {
-		return s.raw(ctx, "modsrv", "/calculations", nil)
+		Summary:   "Calculations: expressions, inputs, order, last errors",
+		Responses: encodedAs(api, modsrv.CalculationGraph{}, "CalculationGraph"),
+	}, func(ctx context.Context, _ *struct{}) (*jsonOutput, error) {
+		return s.forward(ctx, "modsrv", "/calculations", nil)
 	})
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "getRouting", Method: http.MethodGet, Path: "/routing", Tags: []string{"instances"},
-		Summary: "Routes between channel points and instance measurements/actions",
-	}, func(ctx context.Context, _ *struct{}) (*rawOutput, error) {
-		return s.raw(ctx, "modsrv", "/routing", nil)
+		Summary:   "Routes between channel points and instance measurements/actions",
+		Responses: encodedAs(api, []modsrv.RouteView{}, "Routes"),
+	}, func(ctx context.Context, _ *struct{}) (*jsonOutput, error) {
+		return s.forward(ctx, "modsrv", "/routing", nil)
 	})
 }
 
-func (s *server) raw(ctx context.Context, service, path string, q url.Values) (*rawOutput, error) {
+// forward GETs path of service for the caller and answers its JSON as it is.
+func (s *server) forward(ctx context.Context, service, path string, q url.Values) (*jsonOutput, error) {
 	b, err := s.svc.getJSON(ctx, service, path, q, caller(ctx).User)
 	if err != nil {
 		return nil, err
 	}
-	return &rawOutput{Body: b}, nil
+	return forwarded(http.StatusOK, b), nil
+}
+
+// forwardSend sends body (nil: none) to service for the caller and answers its
+// JSON as it is, with status (what the operation documents).
+func (s *server) forwardSend(ctx context.Context, service, method, path string, body any, status int) (*jsonOutput, error) {
+	up, err := s.svc.call(ctx, service, method, path, nil, body, caller(ctx).User)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(up.Body) {
+		return nil, huma.Error502BadGateway(service + " answered something that is not JSON")
+	}
+	return forwarded(status, up.Body), nil
+}
+
+// forwardDelete sends a DELETE to service for the caller; its answer (204) has
+// no body, the public one is an empty object.
+func (s *server) forwardDelete(ctx context.Context, service, path string) (*deletedOutput, error) {
+	if _, err := s.svc.call(ctx, service, http.MethodDelete, path, nil, nil, caller(ctx).User); err != nil {
+		return nil, err
+	}
+	return &deletedOutput{}, nil
 }
 
 // instanceID resolves an instance id or name.

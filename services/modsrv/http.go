@@ -65,19 +65,22 @@ func (s *server) getProduct(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// instanceView is an instance with its live values.
-type instanceView struct {
-	ID           uint32         `json:"id"`
-	Name         string         `json:"name"`
-	Product      string         `json:"product"`
-	Parent       string         `json:"parent,omitempty"`
-	Description  string         `json:"description,omitempty"`
-	Properties   map[string]any `json:"properties"`
-	Measurements []pointView    `json:"measurements"`
-	Actions      []actionView   `json:"actions"`
+// InstanceView is an instance with its live values: the answer of GET
+// /instances (a list) and GET /instances/{id}. The gateway documents its public
+// API with these types, so a change here shows in openapi/.
+type InstanceView struct {
+	ID           uint32            `json:"id"`
+	Name         string            `json:"name"`
+	Product      string            `json:"product"`
+	Parent       string            `json:"parent,omitempty"`
+	Description  string            `json:"description,omitempty"`
+	Properties   map[string]any    `json:"properties"`
+	Measurements []MeasurementView `json:"measurements"`
+	Actions      []ActionView      `json:"actions"`
 }
 
-type pointView struct {
+// MeasurementView is one measurement of an instance with its live value.
+type MeasurementView struct {
 	ID      uint32   `json:"id"`
 	Name    string   `json:"name"`
 	Unit    string   `json:"unit,omitempty"`
@@ -87,7 +90,9 @@ type pointView struct {
 	Source  string   `json:"source"` // route, calculation or none
 }
 
-type actionView struct {
+// ActionView is one action of an instance with its limits and the last
+// commanded value.
+type ActionView struct {
 	ID        uint32   `json:"id"`
 	Name      string   `json:"name"`
 	Unit      string   `json:"unit,omitempty"`
@@ -100,7 +105,7 @@ type actionView struct {
 }
 
 // views reads the live values of insts in one round trip.
-func (s *server) views(ctx context.Context, m *model.Model, insts []*model.Instance) ([]instanceView, error) {
+func (s *server) views(ctx context.Context, m *model.Model, insts []*model.Instance) ([]InstanceView, error) {
 	type reads struct{ v, ts, q, a *redis.MapStringStringCmd }
 	pipe := s.rdb.Pipeline()
 	rs := make([]reads, len(insts))
@@ -113,17 +118,17 @@ func (s *server) views(ctx context.Context, m *model.Model, insts []*model.Insta
 			return nil, err
 		}
 	}
-	out := make([]instanceView, len(insts))
+	out := make([]InstanceView, len(insts))
 	for i, inst := range insts {
-		v := instanceView{ID: inst.ID, Name: inst.Name, Product: inst.Product.ID, Description: inst.Description,
-			Properties: inst.Properties, Measurements: []pointView{}, Actions: []actionView{}}
+		v := InstanceView{ID: inst.ID, Name: inst.Name, Product: inst.Product.ID, Description: inst.Description,
+			Properties: inst.Properties, Measurements: []MeasurementView{}, Actions: []ActionView{}}
 		if inst.Parent != nil {
 			v.Parent = inst.Parent.Name
 		}
 		vals, tss, qs, acts := rs[i].v.Val(), rs[i].ts.Val(), rs[i].q.Val(), rs[i].a.Val()
 		for _, d := range inst.Product.Measurements {
 			id := strconv.FormatUint(uint64(d.ID), 10)
-			pv := pointView{ID: d.ID, Name: d.Name, Unit: d.Unit, Source: "none"}
+			pv := MeasurementView{ID: d.ID, Name: d.Name, Unit: d.Unit, Source: "none"}
 			switch {
 			case m.MeasurementRoute(inst.ID, d.ID) != nil:
 				pv.Source = "route"
@@ -143,7 +148,7 @@ func (s *server) views(ctx context.Context, m *model.Model, insts []*model.Insta
 			v.Measurements = append(v.Measurements, pv)
 		}
 		for _, d := range inst.Product.Actions {
-			av := actionView{ID: d.ID, Name: d.Name, Unit: d.Unit, Type: d.Type, Min: d.Min, Max: d.Max, Step: d.Step,
+			av := ActionView{ID: d.ID, Name: d.Name, Unit: d.Unit, Type: d.Type, Min: d.Min, Max: d.Max, Step: d.Step,
 				Routed: m.ActionRoute(inst.ID, d.ID) != nil}
 			if text, ok := acts[strconv.FormatUint(uint64(d.ID), 10)]; ok {
 				if f, err := strconv.ParseFloat(text, 64); err == nil {
@@ -243,7 +248,9 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-type routeView struct {
+// RouteView is one route between a channel point and an instance point (GET
+// /routing answers a list).
+type RouteView struct {
 	Instance     string `json:"instance"`
 	InstanceID   uint32 `json:"instance_id"`
 	Kind         string `json:"instance_type"`
@@ -258,7 +265,7 @@ type routeView struct {
 
 func (s *server) listRouting(w http.ResponseWriter, _ *http.Request) {
 	s.withModel(w, func(m *model.Model) {
-		out := make([]routeView, 0, len(m.Routes))
+		out := make([]RouteView, 0, len(m.Routes))
 		for _, rt := range m.Routes {
 			name := ""
 			if rt.Kind == model.Action {
@@ -266,7 +273,7 @@ func (s *server) listRouting(w http.ResponseWriter, _ *http.Request) {
 			} else {
 				name = rt.Instance.Product.Measurement(rt.Point).Name
 			}
-			out = append(out, routeView{Instance: rt.Instance.Name, InstanceID: rt.Instance.ID, Kind: string(rune(rt.Kind)), Point: rt.Point,
+			out = append(out, RouteView{Instance: rt.Instance.Name, InstanceID: rt.Instance.ID, Kind: string(rune(rt.Kind)), Point: rt.Point,
 				Name: name, Channel: rt.Channel, ChannelType: rt.ChannelType.String(), ChannelPoint: rt.ChannelPoint,
 				Description: rt.Description, Source: rt.Pos.String()})
 		}
@@ -297,7 +304,8 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-type calcView struct {
+// CalculationView is one calculation: a node of the calculation graph.
+type CalculationView struct {
 	Name        string   `json:"name"`
 	Instance    string   `json:"instance"`
 	Measurement string   `json:"measurement"`
@@ -312,9 +320,18 @@ type calcView struct {
 	LastError   string   `json:"last_error,omitempty"`
 }
 
-type edgeView struct {
+// CalculationEdge is an input of a calculation: an edge of the graph.
+type CalculationEdge struct {
 	From string `json:"from"` // an instance measurement (instance.measurement)
 	To   string `json:"to"`   // the calculation reading it
+}
+
+// CalculationGraph is the answer of GET /calculations: the calculations, their
+// inputs and the order they run in (fields in the order a map encoded them).
+type CalculationGraph struct {
+	Edges []CalculationEdge `json:"edges"`
+	Nodes []CalculationView `json:"nodes"`
+	Order []string          `json:"order"`
 }
 
 // calculations serves the graph: nodes, edges and topological order.
@@ -326,21 +343,21 @@ func (s *server) calculations(w http.ResponseWriter, _ *http.Request) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	nodes := make([]calcView, 0, len(e.g.nodes))
-	edges := []edgeView{}
+	nodes := make([]CalculationView, 0, len(e.g.nodes))
+	edges := []CalculationEdge{}
 	order := make([]string, 0, len(e.g.nodes))
 	for _, n := range e.g.nodes {
 		c := n.c
-		v := calcView{Name: c.Name, Instance: c.Instance.Name, Measurement: c.Instance.Product.Measurement(c.Point).Name,
+		v := CalculationView{Name: c.Name, Instance: c.Instance.Name, Measurement: c.Instance.Product.Measurement(c.Point).Name,
 			Expression: c.Expression, Description: c.Description, Functions: nonNil(c.Program.Functions()), Inputs: []string{},
 			Stateful: c.Program.Stateful(), Order: n.rank, Evaluations: n.evals, Failures: n.fails, LastError: n.err}
 		for _, in := range c.Program.Inputs() {
 			v.Inputs = append(v.Inputs, in.String())
-			edges = append(edges, edgeView{From: in.String(), To: c.Name})
+			edges = append(edges, CalculationEdge{From: in.String(), To: c.Name})
 		}
 		nodes = append(nodes, v)
 		order = append(order, c.Name)
 	}
 	sort.SliceStable(edges, func(i, j int) bool { return edges[i].To < edges[j].To })
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"nodes": nodes, "edges": edges, "order": order})
+	httpapi.WriteJSON(w, http.StatusOK, CalculationGraph{Edges: edges, Nodes: nodes, Order: order})
 }

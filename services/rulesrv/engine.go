@@ -38,13 +38,14 @@ type ruleRun struct {
 	inputs  []*slot                         // every input of the rule, once
 	progIn  map[*expression.Program][]*slot // inputs of each program, in Eval order
 	values  map[*Action]*expression.Program // value programs
-	st      ruleState
+	st      RuleState
 	timers  map[string]*time.Timer          // by cause: hold, cooldown, tick
 	last    struct{ result, reason string } // last recorded, to record changes only
 }
 
-// ruleState is what a rule remembers between evaluations.
-type ruleState struct {
+// RuleState is what a rule remembers between evaluations (recorded in
+// rule:{id}:exec as RecordedState).
+type RuleState struct {
 	Active       bool  `json:"active"`        // fired and not reset
 	PendingSince int64 `json:"pending_since"` // Unix ms the condition started to hold (for:), 0 = not pending
 	ResetSince   int64 `json:"reset_since"`   // Unix ms the reset started to hold (reset_for:), 0 = not pending
@@ -620,7 +621,7 @@ func (e *engine) decide(rr *ruleRun, cause string, now time.Time, dry bool) *Eva
 	return e.fire(rr, ev, &st, now, dry)
 }
 
-func (e *engine) fire(rr *ruleRun, ev *Evaluation, st *ruleState, now time.Time, dry bool) *Evaluation {
+func (e *engine) fire(rr *ruleRun, ev *Evaluation, st *RuleState, now time.Time, dry bool) *Evaluation {
 	r := rr.r
 	nowMS := now.UnixMilli()
 	if r.Cooldown > 0 && st.LastFired != 0 && nowMS-st.LastFired < r.Cooldown.Milliseconds() {
@@ -763,10 +764,7 @@ func (e *engine) restoreStates(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		var st struct {
-			ruleState
-			Fingerprint string `json:"fingerprint"`
-		}
+		var st RecordedState
 		if jsonUnmarshal(b, &st) == nil && st.Fingerprint == rr.r.Fingerprint {
 			rr.st.Active, rr.st.LastFired = st.Active, st.LastFired
 		}

@@ -70,14 +70,64 @@ func writeJSON(w http.ResponseWriter, status int, v any) { httpapi.WriteJSON(w, 
 
 // RuleView is a rule as the API shows it.
 type RuleView struct {
-	ID          string         `json:"id"`
-	Name        string         `json:"name,omitempty"`
-	Description string         `json:"description,omitempty"`
-	Priority    int            `json:"priority"`
-	File        string         `json:"file"`
-	Status      RuleStatus     `json:"status"`
-	Definition  *RuleFile      `json:"definition,omitempty"`
-	Execution   map[string]any `json:"execution,omitempty"`
+	ID          string     `json:"id"`
+	Name        string     `json:"name,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Priority    int        `json:"priority"`
+	File        string     `json:"file"`
+	Status      RuleStatus `json:"status"`
+	Definition  *RuleFile  `json:"definition,omitempty"`
+	Execution   *Execution `json:"execution,omitempty"`
+}
+
+// Execution is rule:{id}:exec as the API shows it: the last evaluation and the
+// outcome of its actions. The JSON-valued fields are decoded; numbers stay the
+// decimal strings the hash holds. A field the hash does not hold is absent.
+type Execution struct {
+	TS            *string              `json:"ts,omitempty" doc:"Unix ms of the evaluation (decimal string)"`
+	Result        *string              `json:"result,omitempty"`
+	Error         *string              `json:"error,omitempty"`
+	Cause         *string              `json:"cause,omitempty"`
+	Variables     map[string]InputView `json:"variables,omitempty"`
+	Path          []string             `json:"path,omitempty"`
+	Actions       []PlannedAction      `json:"actions,omitempty"`
+	State         *RecordedState       `json:"state,omitempty"`
+	Outcome       []ActionOutcome      `json:"outcome,omitempty"`
+	OutcomeStatus *string              `json:"outcome_status,omitempty"`
+	OutcomeTS     *string              `json:"outcome_ts,omitempty" doc:"Unix ms (decimal string)"`
+}
+
+// RuleEvent is one entry of rule:events as the API shows it. Which fields an
+// entry has depends on its kind: an evaluation (kind = its result) has reason,
+// cause, inputs and path; an action outcome (kind action) fired_ts, of and
+// outcome; an event action (kind event) name, message, of and inputs; a remote
+// write (remote_override) and its restore (watchdog_restore) target and value.
+// Numbers stay the decimal strings the stream holds.
+type RuleEvent struct {
+	ID           string               `json:"id" doc:"stream entry id"`
+	Rule         string               `json:"rule"`
+	TS           string               `json:"ts" doc:"Unix ms (decimal string)"`
+	Kind         string               `json:"kind"`
+	Reason       *string              `json:"reason,omitempty"`
+	Cause        *string              `json:"cause,omitempty"`
+	Inputs       map[string]InputView `json:"inputs,omitempty"`
+	Path         []string             `json:"path,omitempty"`
+	FiredTS      *string              `json:"fired_ts,omitempty"`
+	Of           *string              `json:"of,omitempty"`
+	Outcome      *ActionOutcome       `json:"outcome,omitempty"`
+	Name         *string              `json:"name,omitempty"`
+	Message      *string              `json:"message,omitempty"`
+	Target       *string              `json:"target,omitempty"`
+	Value        *string              `json:"value,omitempty"`
+	User         *string              `json:"user,omitempty"`
+	Source       *string              `json:"source,omitempty"`
+	RestoreAfter *string              `json:"restore_after,omitempty"`
+}
+
+// RuleExecutions is the answer of GET /rules/{id}/executions.
+type RuleExecutions struct {
+	Events []RuleEvent `json:"events"`
+	Last   Execution   `json:"last"`
 }
 
 func (s *server) view(e *engine, r *Rule) RuleView {
@@ -111,42 +161,69 @@ func (s *server) getRule(w http.ResponseWriter, r *http.Request) {
 	v := s.view(e, rule)
 	def := rule.File
 	v.Definition = &def
-	if exec, err := s.execution(r.Context(), rule.ID); err == nil {
+	if exec, err := s.execution(r.Context(), rule.ID); err == nil && exec != nil {
 		v.Execution = exec
 	}
 	writeJSON(w, http.StatusOK, v)
 }
 
-// execution reads rule:{id}:exec, with its JSON fields decoded.
-func (s *server) execution(ctx context.Context, id string) (map[string]any, error) {
+// execution reads rule:{id}:exec; nil when the rule has none yet.
+func (s *server) execution(ctx context.Context, id string) (*Execution, error) {
 	h, err := s.rdb.HGetAll(ctx, execKey(id)).Result()
-	if err != nil {
+	if err != nil || len(h) == 0 {
 		return nil, err
 	}
-	return decodeFields(h), nil
+	x := &Execution{}
+	f := fields[string](h)
+	x.TS, x.Result, x.Error, x.Cause = f.str("ts"), f.str("result"), f.str("error"), f.str("cause")
+	x.OutcomeStatus, x.OutcomeTS = f.str("outcome_status"), f.str("outcome_ts")
+	f.decode("variables", &x.Variables)
+	f.decode("path", &x.Path)
+	f.decode("actions", &x.Actions)
+	f.decode("state", &x.State)
+	f.decode("outcome", &x.Outcome)
+	return x, nil
 }
 
-// decodeFields turns a Redis hash or stream entry into JSON-friendly values:
-// the fields that hold JSON are decoded, numbers stay strings.
-func decodeFields[V any](h map[string]V) map[string]any {
-	out := make(map[string]any, len(h))
-	for k, v := range h {
-		sv, ok := any(v).(string)
-		if !ok {
-			out[k] = v
-			continue
-		}
-		switch k {
-		case "variables", "path", "actions", "state", "outcome", "inputs":
-			var x any
-			if json.Unmarshal([]byte(sv), &x) == nil {
-				out[k] = x
-				continue
-			}
-		}
-		out[k] = sv
+// fields reads a Redis hash or stream entry: every value is a string, and some
+// hold JSON (an undecodable one is left out).
+type fields[V any] map[string]V
+
+func (f fields[V]) str(k string) *string {
+	v, ok := f[k]
+	if !ok {
+		return nil
 	}
-	return out
+	s, ok := any(v).(string)
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+func (f fields[V]) decode(k string, dst any) {
+	if s := f.str(k); s != nil {
+		_ = json.Unmarshal([]byte(*s), dst)
+	}
+}
+
+// ruleEvent reads one entry of rule:events.
+func ruleEvent(id string, values map[string]any) RuleEvent {
+	f := fields[any](values)
+	val := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	ev := RuleEvent{ID: id, Rule: val(f.str("rule")), TS: val(f.str("ts")), Kind: val(f.str("kind")),
+		Reason: f.str("reason"), Cause: f.str("cause"), FiredTS: f.str("fired_ts"), Of: f.str("of"),
+		Name: f.str("name"), Message: f.str("message"), Target: f.str("target"), Value: f.str("value"),
+		User: f.str("user"), Source: f.str("source"), RestoreAfter: f.str("restore_after")}
+	f.decode("inputs", &ev.Inputs)
+	f.decode("path", &ev.Path)
+	f.decode("outcome", &ev.Outcome)
+	return ev
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -324,7 +401,11 @@ func (s *server) executions(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusServiceUnavailable, "Redis unavailable", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"last": exec, "events": evs})
+	out := RuleExecutions{Events: evs}
+	if exec != nil {
+		out.Last = *exec
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
@@ -338,8 +419,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 
 // readEvents returns the newest entries of rule:events (of one rule when rule is
 // not ""), newest first, scanning at most 10,000 entries.
-func (s *server) readEvents(ctx context.Context, rule string, count int) ([]map[string]any, error) {
-	out := []map[string]any{}
+func (s *server) readEvents(ctx context.Context, rule string, count int) ([]RuleEvent, error) {
+	out := []RuleEvent{}
 	end := "+"
 	for scanned := 0; scanned < 10_000 && len(out) < count; {
 		msgs, err := s.rdb.XRevRangeN(ctx, keyspace.RuleEvents, end, "-", 500).Result()
@@ -351,9 +432,7 @@ func (s *server) readEvents(ctx context.Context, rule string, count int) ([]map[
 		}
 		for _, m := range msgs {
 			if rule == "" || m.Values["rule"] == rule {
-				ev := decodeFields(m.Values)
-				ev["id"] = m.ID
-				out = append(out, ev)
+				out = append(out, ruleEvent(m.ID, m.Values))
 				if len(out) == count {
 					break
 				}

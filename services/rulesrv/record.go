@@ -32,6 +32,13 @@ type ActionOutcome struct {
 	MS        int64      `json:"ms"`
 }
 
+// RecordedState is the state field of rule:{id}:exec: the rule's state and the
+// fingerprint of the definition it belongs to (a changed rule starts afresh).
+type RecordedState struct {
+	RuleState
+	Fingerprint string `json:"fingerprint"`
+}
+
 // record is one write to rule:{id}:exec and rule:events.
 type record struct {
 	rule   string
@@ -69,11 +76,8 @@ func mustJSON(v any) string {
 }
 
 // evaluation records an evaluation: the inputs seen, the path taken, the result.
-func (r *recorder) evaluation(ev *Evaluation, st ruleState, fingerprint string) {
-	state := struct {
-		ruleState
-		Fingerprint string `json:"fingerprint"`
-	}{st, fingerprint}
+func (r *recorder) evaluation(ev *Evaluation, st RuleState, fingerprint string) {
+	state := RecordedState{st, fingerprint}
 	r.add(record{rule: ev.Rule,
 		exec: map[string]any{"ts": ev.TS, "result": ev.Result, "error": ev.Reason, "cause": ev.Cause,
 			"variables": mustJSON(ev.Inputs), "path": mustJSON(ev.Path), "actions": mustJSON(ev.Actions),

@@ -33,6 +33,17 @@ func (a *API) Register(handle func(pattern string, h http.Handler)) {
 	a.Prom.Register(handle)
 }
 
+// RangeAnswer is the answer of GET /history/range: one series per point, in the
+// order asked. The gateway documents its public API with it.
+type RangeAnswer struct {
+	Points []Series `json:"points"`
+}
+
+// LatestAnswer is the answer of GET /history/latest.
+type LatestAnswer struct {
+	Points []Latest `json:"points"`
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -76,7 +87,7 @@ func (a *API) rangeHandler(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, false)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"points": series})
+	writeJSON(w, http.StatusOK, RangeAnswer{Points: series})
 }
 
 func (a *API) latestHandler(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +101,7 @@ func (a *API) latestHandler(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err, false)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"points": out})
+	writeJSON(w, http.StatusOK, LatestAnswer{Points: out})
 }
 
 // exportHandler writes the range answer as CSV: time (RFC 3339, UTC, ms),
