@@ -69,6 +69,14 @@ func TestRulesAPI(t *testing.T) {
 	if got := s.commands(1); len(got) != 0 {
 		t.Fatalf("a dry run commanded %v", got)
 	}
+	// Right after a change reloads the rules, a dry run sees the live values:
+	// the change is answered once the new engine has read its inputs.
+	if code, body := s.call("POST", "/rules", "id: api2\ncondition: meter.active_power > 1000\nactions:\n  - event: {name: y}\n", nil); code != http.StatusCreated {
+		t.Fatalf("POST api2: %d %s", code, body)
+	}
+	if code, body := s.call("POST", "/rules/api1/dry-run", "", &dry); code != 200 || dry.Result != "fired" {
+		t.Fatalf("dry run right after a reload: %d %s", code, body)
+	}
 	// A rule that is not saved can be dry-run too.
 	var dry2 rulesrv.Evaluation
 	if code, body := s.call("POST", "/dry-run", "id: tryme\ncondition: meter.active_power > 100 and bat.soc > 1\nactions:\n  - event: {name: x}\n", &dry2); code != 200 || dry2.Result != "blocked" || !strings.Contains(dry2.Reason, "bat.soc has no value") {
@@ -126,7 +134,7 @@ func TestRulesAPI(t *testing.T) {
 	for _, m := range audit {
 		actions = append(actions, fmt.Sprint(m.Values["action"], ":", m.Values["rule"]))
 	}
-	if strings.Join(actions, " ") != "rule_create:api1 rule_disable:api1 rule_enable:api1 rule_update:api1 rule_delete:api1" {
+	if strings.Join(actions, " ") != "rule_create:api1 rule_disable:api1 rule_create:api2 rule_enable:api1 rule_update:api1 rule_delete:api1" {
 		t.Fatalf("audit:log %v", actions)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(file))

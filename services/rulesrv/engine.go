@@ -93,6 +93,8 @@ type engine struct {
 
 	subscribed atomic.Bool
 	synced     atomic.Bool
+	firstSync  chan struct{} // closed when the inputs were read for the first time
+	syncOnce   sync.Once
 
 	mu      sync.Mutex // guards rules' state, slots and programs
 	dueMu   sync.Mutex
@@ -102,7 +104,7 @@ type engine struct {
 }
 
 func newEngine(rs *Rules, rdb redis.UniversalClient, log *slog.Logger, now func() time.Time, mt *metrics, ex *executor, rec *recorder, arb *arbiter) (*engine, error) {
-	e := &engine{byID: map[string]*ruleRun{}, byKey: map[string]map[string]*slot{}, rdb: rdb, log: log, now: now,
+	e := &engine{firstSync: make(chan struct{}), byID: map[string]*ruleRun{}, byKey: map[string]map[string]*slot{}, rdb: rdb, log: log, now: now,
 		metrics: mt, exec: ex, rec: rec, arb: arb, due: map[*ruleRun]string{}, wake: make(chan struct{}, 1)}
 	slots := map[expression.Ref]*slot{}
 	getSlot := func(ref expression.Ref) (*slot, error) {
@@ -375,7 +377,7 @@ func keys2(m map[*ruleRun]bool) []*ruleRun {
 // resync reads every input hash (values, timestamps, qualities) in one round trip.
 func (e *engine) resync(ctx context.Context) error {
 	if len(e.channels) == 0 {
-		e.synced.Store(true)
+		e.markSynced()
 		return nil
 	}
 	pipe := e.rdb.Pipeline()
@@ -427,9 +429,24 @@ func (e *engine) resync(ctx context.Context) error {
 			}
 		}
 	}
-	e.synced.Store(true)
+	e.markSynced()
 	e.metrics.resyncs.Inc()
 	return nil
+}
+
+func (e *engine) markSynced() {
+	e.synced.Store(true)
+	e.syncOnce.Do(func() { close(e.firstSync) })
+}
+
+// waitSynced waits until the engine has read its inputs once, or ctx ends.
+func (e *engine) waitSynced(ctx context.Context) bool {
+	select {
+	case <-e.firstSync:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // schedule asks the engine goroutine to evaluate rr (from a timer).

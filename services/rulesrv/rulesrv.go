@@ -179,6 +179,14 @@ func (s *server) reload(context.Context) error {
 		var rs *Rules
 		if rs, err = Validate(site, s.cfg.ConfigDir); err == nil {
 			if err = s.start(ctx, rs); err == nil {
+				// Answer once the new engine holds its inputs, so a dry run or a
+				// status read right after a change sees the live values. Redis
+				// being slow only delays the answer; the engine is in place.
+				if e, _ := s.engine(); e != nil {
+					wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+					e.waitSynced(wctx)
+					cancel()
+				}
 				s.metrics.reloads.WithLabelValues("ok").Inc()
 				s.log.Info("rules reloaded", "rules", len(rs.List))
 				return nil
