@@ -15,6 +15,7 @@ require (
 	github.com/voltageems/voltage/services/netsrv v0.0.0
 	github.com/voltageems/voltage/services/rulesrv v0.0.0
 	github.com/voltageems/voltage/shared v0.0.0
+	github.com/voltageems/voltage/tools v0.0.0
 )
 
 require (

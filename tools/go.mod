@@ -8,6 +8,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/simonvetter/modbus v1.6.4
+	github.com/voltageems/voltage/edge v0.0.0
 	github.com/voltageems/voltage/services/alarmsrv v0.0.0
 	github.com/voltageems/voltage/services/apigateway v0.0.0
 	github.com/voltageems/voltage/services/comsrv v0.0.0
@@ -227,3 +228,5 @@ replace github.com/voltageems/voltage/services/rulesrv => ../services/rulesrv
 replace github.com/voltageems/voltage/services/modsrv => ../services/modsrv
 
 replace github.com/voltageems/voltage/openapi => ../openapi
+
+replace github.com/voltageems/voltage/edge => ../edge

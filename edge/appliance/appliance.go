@@ -2,9 +2,10 @@
 // site in one process, beside an embedded NATS server that runs under the site's own
 // JetStream domain and joins the cloud hub as a leaf node.
 //
-// It runs the services listed in services.go, the embedded server and the site
-// heartbeat on ems.{site}.up.status. The Redis→NATS bridge with the JetStream
-// UPLINK stream and downlink commands join it as they are built.
+// It runs the services listed in services.go, the embedded server and the
+// edge↔cloud bridge (edge/bridge): the uplink of the selected changes and alarm
+// events into the JetStream stream UPLINK, the downlink commands on
+// ems.{site}.down.cmd and the site heartbeat on ems.{site}.up.status.
 package appliance
 
 import (
@@ -18,9 +19,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/voltageems/voltage/edge/bridge"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/natsx"
 	"github.com/voltageems/voltage/shared/obs"
+	"github.com/voltageems/voltage/shared/redisx"
 	"github.com/voltageems/voltage/shared/service"
 )
 
@@ -83,6 +86,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	dir := cfg.ConfigDir
+	if dir == "" {
+		dir = cfg.Site.Dir
+	}
+	upCfg, err := bridge.LoadConfig(dir, cfg.Site)
+	if err != nil {
+		return &service.ConfigError{Err: err}
+	}
+	rdb, err := redisx.Connect(ctx, cfg.Site.Site.Redis.URL, redisx.WithClientName("voltage-edge"))
+	if err != nil {
+		return &service.ConfigError{Err: err}
+	}
+	defer rdb.Close()
 
 	ns, err := natsx.StartServer(nset.options(), log)
 	if err != nil {
@@ -99,10 +115,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("connect to the embedded nats server: %w", err)
 	}
 	defer nc.Close()
+	br, err := bridge.New(bridge.Options{Site: cfg.Site, Config: upCfg, Redis: rdb, NATS: nc, Log: log.With("component", "bridge")})
+	if err != nil {
+		return err
+	}
 
-	ep := newEndpoints(ns, nset)
+	ep := newEndpoints(ns, nset, br)
 	defer ep.probe.CloseIdleConnections()
 	srv := obs.NewServer(log)
+	srv.HandleProfiles() // loopback by default, like the internal services
 	names := serviceNames()
 	ep.register(srv, names)
 
@@ -130,14 +151,25 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(svc.name, func(ctx context.Context) error { return svc.run(ctx, env) })
 	}
 	if cfg.Reload != nil {
-		g.Go("reload", func(ctx context.Context) error { fanOutReloads(ctx, cfg.Reload, reloads); <-ctx.Done(); return nil })
+		bridgeReload := make(chan struct{}, 1)
+		g.Go("reload", func(ctx context.Context) error {
+			fanOutReloads(ctx, cfg.Reload, append(reloads, bridgeReload))
+			<-ctx.Done()
+			return nil
+		})
+		g.Go("bridge reload", func(ctx context.Context) error {
+			reloadBridge(ctx, br, bridgeReload, dir, cfg.Site, log)
+			return nil
+		})
 	}
 	g.Go("http", func(ctx context.Context) error {
 		return srv.Serve(ctx, cfg.HTTPAddr, func(a net.Addr) { boundc <- bound{"", a} })
 	})
 	g.Go("heartbeat", func(ctx context.Context) error {
-		return publishHeartbeats(ctx, nc, nset.site, names, cfg.HeartbeatInterval, log)
+		return br.RunStatus(ctx, cfg.HeartbeatInterval, names)
 	})
+	g.Go("uplink", br.RunUplink)
+	g.Go("downlink", br.RunDownlink)
 	if nset.leaf != nil {
 		g.Go("hub link", func(ctx context.Context) error { watchLeaf(ctx, ep, nset.leafRemote(), log); return nil })
 	}
@@ -165,6 +197,29 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Started(started)
 	}
 	return g.Wait()
+}
+
+// reloadBridge re-reads edge/uplink.yaml on every reload signal until ctx is
+// done. An invalid file is refused with its errors logged, and the running
+// configuration stays.
+func reloadBridge(ctx context.Context, br *bridge.Bridge, signals <-chan struct{}, dir string, site *config.Config, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-signals:
+		}
+		c, err := bridge.LoadConfig(dir, site)
+		if err != nil {
+			log.Error("edge/uplink.yaml not reloaded; the running configuration stays", "err", err)
+			continue
+		}
+		if err := br.Reload(ctx, c); err != nil {
+			log.Warn("edge/uplink.yaml reloaded; the UPLINK stream limits not updated yet", "err", err)
+			continue
+		}
+		log.Info("edge/uplink.yaml reloaded", "path", bridge.ConfigPath(dir))
+	}
 }
 
 // watchLeaf logs when the link to the hub comes up and goes down, until ctx is done.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,11 +19,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voltageems/voltage/edge/appliance"
+	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
 	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/subjects"
 	"github.com/voltageems/voltage/shared/testharness"
+	"github.com/voltageems/voltage/shared/uplink"
 )
 
 // waitHeartbeat waits for a site heartbeat on sub and checks its content.
@@ -32,12 +35,19 @@ func waitHeartbeat(t *testing.T, sub *nats.Subscription, since time.Time) {
 	if err != nil {
 		t.Fatalf("no heartbeat on %s: %v", sub.Subject, err)
 	}
-	var hb appliance.Heartbeat
+	var hb uplink.Status
 	if err := json.Unmarshal(msg.Data, &hb); err != nil {
 		t.Fatalf("heartbeat %s: %v", msg.Data, err)
 	}
-	if hb.Site != siteID || hb.Version != service.Version || !slices.Equal(hb.Services, edgeServices) {
+	names := make([]string, 0, len(hb.Services))
+	for _, s := range hb.Services {
+		names = append(names, s.Name)
+	}
+	if hb.Site != siteID || hb.Name != "Site A" || hb.Version != service.Version || !slices.Equal(names[:min(len(names), len(edgeServices))], edgeServices) {
 		t.Errorf("heartbeat = %+v", hb)
+	}
+	if len(hb.Channels) != 1 || hb.Channels[0].ID != 10 || hb.Channels[0].Name != "site_controls" {
+		t.Errorf("heartbeat channels = %+v, want channel 10 site_controls", hb.Channels)
 	}
 	if ts := time.UnixMilli(hb.TS); ts.Before(since.Add(-time.Second)) || ts.After(time.Now().Add(time.Second)) {
 		t.Errorf("heartbeat ts %v is not the time it was sent", ts)
@@ -190,14 +200,19 @@ func TestApplianceWithoutHub(t *testing.T) {
 // configuration error before anything starts.
 func TestApplianceRefusesBadConfig(t *testing.T) {
 	rd := testharness.StartRedis(t)
-	cases := map[string]struct{ nats, want string }{
-		"tls client url":     {`{url: "tls://127.0.0.1:4222"}`, "nats.url"},
-		"missing creds":      {`{url: "nats://127.0.0.1:0", leaf_remote: "nats-leaf://127.0.0.1:7422", credentials: /nonexistent/site.creds}`, "nats.credentials"},
-		"creds without leaf": {`{url: "nats://127.0.0.1:0", credentials: /nonexistent/site.creds}`, "nats.leaf_remote"},
+	cases := map[string]struct{ nats, uplink, want string }{
+		"tls client url":     {nats: `{url: "tls://127.0.0.1:4222"}`, want: "nats.url"},
+		"missing creds":      {nats: `{url: "nats://127.0.0.1:0", leaf_remote: "nats-leaf://127.0.0.1:7422", credentials: /nonexistent/site.creds}`, want: "nats.credentials"},
+		"creds without leaf": {nats: `{url: "nats://127.0.0.1:0", credentials: /nonexistent/site.creds}`, want: "nats.leaf_remote"},
+		"missing hub ca":     {nats: `{url: "nats://127.0.0.1:0", leaf_remote: "tls://127.0.0.1:7422", tls: {ca_file: /nonexistent/ca.pem}}`, want: "nats.tls.ca_file"},
+		"bad uplink.yaml":    {nats: `{url: "nats://127.0.0.1:0"}`, uplink: "downlink:\n  allow:\n    - {channel: 10, type: T, points: [1]}\n", want: "uplink.yaml:3:27: downlink.allow[0].type"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := writeSite(t, rd.URL(), c.nats)
+			if c.uplink != "" {
+				writeFile(t, filepath.Join(dir, "edge", "uplink.yaml"), c.uplink)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := appliance.Run(ctx, appliance.Config{Site: loadSite(t, dir), HTTPAddr: "127.0.0.1:0", NATSStoreDir: t.TempDir(), DataDir: t.TempDir(), Log: testLogger()})
@@ -206,6 +221,21 @@ func TestApplianceRefusesBadConfig(t *testing.T) {
 				t.Errorf("Run = %v, want a *service.ConfigError about %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestSiteTLSKeysAreChecked: a client certificate without its key, or TLS
+// settings without a hub, are errors of site.yaml at their position.
+func TestSiteTLSKeysAreChecked(t *testing.T) {
+	for nats, want := range map[string]string{
+		`{leaf_remote: "tls://hub:7422", tls: {cert_file: /etc/site.pem}}`: "site.yaml:4:56: nats.tls: cert_file and key_file go together",
+		`{tls: {ca_file: /etc/ca.pem}}`:                                    "site.yaml:4:23: nats.tls: set for the leaf link, but nats.leaf_remote is not set",
+	} {
+		dir := writeSite(t, "redis://127.0.0.1:1/0", nats)
+		_, err := config.Load(dir)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("nats: %s: err = %v, want %q", nats, err, want)
+		}
 	}
 }
 
@@ -277,6 +307,41 @@ func TestApplianceReloadReachesComsrv(t *testing.T) {
 	testharness.Eventually(t, 10*time.Second, func() error {
 		if v, err := rdb.HGet(context.Background(), key, "1").Result(); v != "7" {
 			return fmt.Errorf("%s 1 = %q (%v), want 7 after the reload", key, v, err)
+		}
+		return nil
+	})
+}
+
+// TestApplianceReloadsUplinkYAML: a reload signal puts a new edge/uplink.yaml in
+// force; a command from the hub, refused by the empty allow-list before, now
+// passes it (and stops at the next check: channel 10 has no A point).
+func TestApplianceReloadsUplinkYAML(t *testing.T) {
+	rd := testharness.StartRedis(t)
+	hub, leafURL := startHub(t, -1)
+	hubConn := hub.Conn(t)
+	dir := writeSite(t, rd.URL(), `{url: "nats://127.0.0.1:0", leaf_remote: "`+leafURL+`"}`)
+	reload := make(chan struct{}, 1)
+	a := startAppliance(t, appliance.Config{Site: loadSite(t, dir), ConfigDir: dir, Reload: reload})
+	testharness.WaitFor(t, 15*time.Second, "the leaf link to come up", func() bool { return a.status().NATS.LeafConnected })
+	ask := func() string {
+		var reply uplink.CommandReply
+		testharness.Eventually(t, 10*time.Second, func() error { // until the site's interest reached the hub
+			m, err := hubConn.Request(subjects.DownCommand(siteID), []byte(`{"channel":10,"type":"A","point":1,"value":1,"user":"ops"}`), 5*time.Second)
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(m.Data, &reply)
+		})
+		return reply.Result.Error
+	}
+	if got := ask(); !strings.Contains(got, "allow-list") {
+		t.Fatalf("before the reload: %q, want refused by the allow-list", got)
+	}
+	writeFile(t, filepath.Join(dir, "edge", "uplink.yaml"), "stream: {max_mb: 64}\ndownlink: {allow: [{channel: 10, type: A, all: true}]}\n")
+	reload <- struct{}{}
+	testharness.Eventually(t, 10*time.Second, func() error {
+		if got := ask(); !strings.Contains(got, "channel 10 has no A point 1") {
+			return fmt.Errorf("after the reload: %q", got)
 		}
 		return nil
 	})

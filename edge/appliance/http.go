@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/voltageems/voltage/edge/bridge"
 	"github.com/voltageems/voltage/shared/obs"
 	"github.com/voltageems/voltage/shared/service"
 )
@@ -23,6 +24,22 @@ type Status struct {
 	Version  string                   `json:"version"`
 	NATS     NATSStatus               `json:"nats"`
 	Services map[string]ServiceStatus `json:"services"`
+	// Uplink counts the bridge's work per feed ("changes", "alarms") since start.
+	Uplink map[string]FeedStatus `json:"uplink"`
+}
+
+// FeedStatus counts what the bridge did with one Redis stream.
+type FeedStatus struct {
+	Read      uint64 `json:"read"`      // entries read from Redis
+	Published uint64 `json:"published"` // messages stored in UPLINK
+	Dropped   uint64 `json:"dropped"`   // entries the selection dropped (acknowledged, not sent)
+	Acked     uint64 `json:"acked"`     // entries acknowledged in Redis
+	Failures  uint64 `json:"failures"`  // failed publishes or acknowledgements, each retried
+}
+
+func feedStatus(c *bridge.Counters) FeedStatus {
+	return FeedStatus{Read: c.Read.Load(), Published: c.Published.Load(), Dropped: c.Dropped.Load(),
+		Acked: c.Acked.Load(), Failures: c.Failures.Load()}
 }
 
 // NATSStatus describes the embedded server and its link to the hub.
@@ -42,16 +59,17 @@ type ServiceStatus struct {
 // and every service), /status and metrics. The link to the hub is reported but never
 // makes the appliance unready: a site works without its cloud.
 type endpoints struct {
-	ns    *server.Server
-	nats  *natsSettings
-	probe *http.Client
+	ns     *server.Server
+	nats   *natsSettings
+	probe  *http.Client
+	bridge *bridge.Bridge
 
 	mu       sync.Mutex
 	services map[string]net.Addr // service → its bound HTTP address, once known
 }
 
-func newEndpoints(ns *server.Server, n *natsSettings) *endpoints {
-	return &endpoints{ns: ns, nats: n, probe: &http.Client{}, services: map[string]net.Addr{}}
+func newEndpoints(ns *server.Server, n *natsSettings, br *bridge.Bridge) *endpoints {
+	return &endpoints{ns: ns, nats: n, bridge: br, probe: &http.Client{}, services: map[string]net.Addr{}}
 }
 
 func (e *endpoints) setService(name string, addr net.Addr) {
@@ -91,6 +109,21 @@ func (e *endpoints) register(obsSrv *obs.Server, serviceNames []string) {
 			Name: "voltage_edge_nats_clients", Help: "Client connections to the embedded NATS server.",
 		}, func() float64 { return float64(e.ns.NumClients()) }),
 	)
+	for feed, c := range map[string]*bridge.Counters{"changes": &e.bridge.Changes, "alarms": &e.bridge.Alarms} {
+		labels := prometheus.Labels{"feed": feed}
+		for _, m := range []struct {
+			name, help string
+			v          func() uint64
+		}{
+			{"voltage_edge_uplink_published_total", "Messages the bridge stored in the UPLINK stream.", c.Published.Load},
+			{"voltage_edge_uplink_dropped_total", "Redis entries the uplink selection dropped (acknowledged, not sent).", c.Dropped.Load},
+			{"voltage_edge_uplink_failures_total", "Failed uplink publishes or acknowledgements (each retried).", c.Failures.Load},
+		} {
+			obsSrv.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: m.name, Help: m.help, ConstLabels: labels,
+			}, func() float64 { return float64(m.v()) }))
+		}
+	}
 	obsSrv.Handle("GET /status", http.HandlerFunc(e.status))
 }
 
@@ -131,6 +164,7 @@ func (e *endpoints) status(w http.ResponseWriter, _ *http.Request) {
 			LeafConnected:   e.leafConnected(),
 		},
 		Services: map[string]ServiceStatus{},
+		Uplink:   map[string]FeedStatus{"changes": feedStatus(&e.bridge.Changes), "alarms": feedStatus(&e.bridge.Alarms)},
 	}
 	e.mu.Lock()
 	for name, addr := range e.services {

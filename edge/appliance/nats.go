@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -87,7 +89,7 @@ func newNATSSettings(site *config.Config, storeDir string) (*natsSettings, error
 	n.host, n.port = host, port
 
 	if raw := site.Site.NATS.LeafRemote; raw != "" {
-		if n.leaf, err = leafRemote(raw, site.Site.NATS.Credentials); err != nil {
+		if n.leaf, err = leafRemote(raw, site.Site.NATS.Credentials, site.Site.NATS.TLS); err != nil {
 			return nil, err
 		}
 	} else if site.Site.NATS.Credentials != "" {
@@ -98,7 +100,7 @@ func newNATSSettings(site *config.Config, storeDir string) (*natsSettings, error
 
 // leafRemote builds the link to the hub. nats-server redials it on its own (every
 // second) for as long as the appliance runs.
-func leafRemote(raw, creds string) (*server.RemoteLeafOpts, error) {
+func leafRemote(raw, creds string, tlsFiles config.NATSTLS) (*server.RemoteLeafOpts, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("nats.leaf_remote %q: want a URL such as nats-leaf://hub.example:7422", raw)
@@ -117,7 +119,40 @@ func leafRemote(raw, creds string) (*server.RemoteLeafOpts, error) {
 		}
 		r.Credentials = creds
 	}
+	if tlsFiles != (config.NATSTLS{}) {
+		tc, err := leafTLS(tlsFiles)
+		if err != nil {
+			return nil, err
+		}
+		r.TLS, r.TLSConfig = true, tc
+	}
 	return r, nil
+}
+
+// leafTLS is the TLS of the hub link from nats.tls: the hub's certificate is
+// checked against ca_file (else the system's roots), and the site presents
+// cert_file/key_file when given. Files are read now, so a wrong path is a start
+// error rather than a link that never comes up.
+func leafTLS(f config.NATSTLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls.ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("nats.tls.ca_file %s: no PEM certificate in it", f.CAFile)
+		}
+	}
+	if f.CertFile != "" || f.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // options are the nats-server options of the embedded server.

@@ -84,6 +84,21 @@ func validateSite(s *Site, file Position, fields map[string]fieldInfo, l *errLis
 		}
 	}
 
+	tlsAt := func() Position {
+		for _, k := range []string{"nats.tls.ca_file", "nats.tls.cert_file", "nats.tls.key_file"} {
+			if _, ok := fields[k]; ok {
+				return at(k)
+			}
+		}
+		return file
+	}
+	if (s.NATS.TLS.CertFile == "") != (s.NATS.TLS.KeyFile == "") {
+		l.add(tlsAt(), "nats.tls: cert_file and key_file go together (the site's client certificate and its key)")
+	}
+	if s.NATS.TLS != (NATSTLS{}) && s.NATS.LeafRemote == "" {
+		l.add(tlsAt(), "nats.tls: set for the leaf link, but nats.leaf_remote is not set")
+	}
+
 	switch s.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:

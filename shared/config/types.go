@@ -44,9 +44,19 @@ type Redis struct {
 
 // NATS is the site's NATS connection (leaf node of the cloud hub).
 type NATS struct {
-	URL         string `yaml:"url"`
-	LeafRemote  string `yaml:"leaf_remote"`
-	Credentials string `yaml:"credentials"`
+	URL         string  `yaml:"url"`
+	LeafRemote  string  `yaml:"leaf_remote"`
+	Credentials string  `yaml:"credentials"`
+	TLS         NATSTLS `yaml:"tls"` // TLS of the leaf link to the hub
+}
+
+// NATSTLS is the TLS of the leaf link: the CA that signed the hub's certificate
+// (default: the system's roots) and, when the hub verifies its sites, this
+// site's client certificate and key.
+type NATSTLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Logging sets the default log level and format; flags override them.

@@ -33,6 +33,19 @@ const (
 	AuthSessionsBucket = "voltage_auth_sessions"
 )
 
+// CloudSitesBucket is the cloud hub's JetStream key-value bucket of its site
+// registry: one key per site id (name, first and last heartbeat), so sites that
+// registered by heartbeat and their first-seen time survive a hub restart.
+const CloudSitesBucket = "voltage_cloud_sites"
+
+// CloudAuditStream and CloudAudit are the cloud hub's audit trail (logins, user
+// changes, commands to sites). The subject is hub-local: it is outside every
+// ems.{site}.> scope, so no site's leaf-node credentials can read or write it.
+const (
+	CloudAuditStream = "CLOUD_AUDIT"
+	CloudAudit       = "voltage.cloud.audit"
+)
+
 // MaxSiteIDLen bounds a site id, which is also a JetStream domain and a server name.
 const MaxSiteIDLen = 64
 

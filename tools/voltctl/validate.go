@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/voltageems/voltage/edge/bridge"
 	"github.com/voltageems/voltage/services/alarmsrv"
 	"github.com/voltageems/voltage/services/apigateway"
 	"github.com/voltageems/voltage/services/comsrv"
@@ -31,8 +32,8 @@ Loads every file of the folder (site.yaml, comsrv/channels.yaml, point tables an
 mappings) and builds every channel's protocol driver, which checks its parameters
 and mappings; then loads the thing model (modsrv/: products, instances, routing,
 calculations) against those channels, as modsrv does; then every other service's
-files (rules, alarms, history, cloud links, gateway settings) as each service
-would on start. Prints "config OK: ..." or every problem as file:line:col: message.
+files (rules, alarms, history, cloud links, gateway settings, the edge
+bridge's edge/uplink.yaml) as each service would on start. Prints "config OK: ..." or every problem as file:line:col: message.
 Exit code 0 when valid, 2 when not.`,
 	setup: func(*flag.FlagSet) func(context.Context, *env, []string) int {
 		return func(_ context.Context, e *env, args []string) int {
@@ -178,6 +179,7 @@ var serviceChecks = []struct {
 		return err
 	}},
 	{"apigateway", func(_ *config.Config, dir string) error { _, err := apigateway.LoadSettings(dir); return err }},
+	{"edge", func(cfg *config.Config, dir string) error { _, err := bridge.LoadConfig(dir, cfg); return err }},
 }
 
 // validateServices runs serviceChecks on the site in dir (whose channels and

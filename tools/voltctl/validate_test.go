@@ -30,7 +30,7 @@ func TestConfigValidateExampleSite(t *testing.T) {
 	r := run(t, "config", "validate", "--config", exampleSite)
 	want := "config OK: site demo-site, " + plural(len(cfg.Channels), "channel") + ", " + plural(points, "point") + "\n" +
 		"model OK: " + m.Summary() + "\n" +
-		"rulesrv OK\nalarmsrv OK\nhissrv OK\nnetsrv OK\napigateway OK\n"
+		"rulesrv OK\nalarmsrv OK\nhissrv OK\nnetsrv OK\napigateway OK\nedge OK\n"
 	if r.code != ExitOK || r.stdout != want {
 		t.Fatalf("want exit 0 and %q, got %v", want, r)
 	}
