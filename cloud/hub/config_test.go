@@ -115,6 +115,38 @@ logging: {level: loud}
 			`cloud.yaml:10:5: sites[3].id: invalid site id: empty`,
 			`cloud.yaml:11:18: logging.level: unknown level "loud"`,
 		}},
+		{"bad new sections", `nats:
+  leaf_tls: {cert: /nonexistent/cert.pem, key: /nonexistent/key.pem}
+streams:
+  max_age: forever
+  storage: tape
+  max_bytes: -5
+registry: {heartbeat_interval: -1s}
+history: {backend: sqlite}
+auth: {access_ttl: 1h, refresh_ttl: 1m}
+sites:
+  - {id: a, leaf_password: plain-text-secret}
+`, []string{
+			`cloud.yaml:2:13: nats.leaf_tls: load cert /nonexistent/cert.pem`,
+			`cloud.yaml:4:12: streams.max_age: want a duration such as 5s or 720h, got "forever"`,
+			`cloud.yaml:5:12: streams.storage: unknown storage "tape"`,
+			`cloud.yaml:6:14: streams.max_bytes: want a number of bytes, or -1`,
+			`cloud.yaml:7:32: registry.heartbeat_interval: must be positive`,
+			`cloud.yaml:8:20: history.backend: unknown backend "sqlite"`,
+			`cloud.yaml:9:37: auth.refresh_ttl: must not be shorter than auth.access_ttl`,
+			`cloud.yaml:11:28: sites[0].leaf_password: want a bcrypt hash`,
+		}},
+		{"external nats with embedded settings", `nats:
+  url: nats://nats.example:4222
+  leaf_addr: 0.0.0.0:7422
+sites:
+  - {id: a, leaf_password: "$2a$10$abcdefghijklmnopqrstuuGz3ZxTL9l5mF7o3nQYwJ6zT5t0eM0Cy"}
+`, []string{
+			`cloud.yaml:3:14: nats.leaf_addr: not used with nats.url`,
+			`cloud.yaml:5:28: sites[0].leaf_password: not used with nats.url`,
+		}},
+		{"tls without key", "nats:\n  leaf_tls: {cert: /x.pem}\n", []string{`cloud.yaml:2:13: nats.leaf_tls: cert and key are both required`}},
+		{"influx without url", "history:\n  backend: influx\n  influx: {org: o, bucket: b}\n", []string{`cloud.yaml:3:11: history.influx.url: required`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -37,15 +37,16 @@ type runningHub struct {
 }
 
 // freeConfig is a hub on free loopback ports with its store in a temporary folder.
-func freeConfig(t *testing.T) hub.Config {
+func freeConfig(t testing.TB) hub.Config {
 	return hub.Config{
-		NATS: hub.NATS{ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0", StoreDir: t.TempDir()},
-		HTTP: hub.HTTP{Addr: "127.0.0.1:0"},
-		Log:  testLogger(),
+		NATS:     hub.NATS{ClientAddr: "127.0.0.1:0", LeafAddr: "127.0.0.1:0", StoreDir: t.TempDir()},
+		HTTP:     hub.HTTP{Addr: "127.0.0.1:0"},
+		Log:      testLogger(),
+		AdminOut: io.Discard,
 	}
 }
 
-func startHub(t *testing.T, cfg hub.Config) *runningHub {
+func startHub(t testing.TB, cfg hub.Config) *runningHub {
 	t.Helper()
 	started := make(chan hub.Endpoints, 1)
 	cfg.Started = func(e hub.Endpoints) { started <- e }
@@ -83,7 +84,7 @@ func startHub(t *testing.T, cfg hub.Config) *runningHub {
 	return h
 }
 
-func (h *runningHub) get(t *testing.T, path string) (int, []byte) {
+func (h *runningHub) get(t testing.TB, path string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Get("http://" + h.HTTP.String() + path)
 	if err != nil {
@@ -97,7 +98,7 @@ func (h *runningHub) get(t *testing.T, path string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-func (h *runningHub) status(t *testing.T) hub.Status {
+func (h *runningHub) status(t testing.TB) hub.Status {
 	t.Helper()
 	code, body := h.get(t, "/status")
 	var st hub.Status
@@ -159,8 +160,8 @@ func TestHubServesClientsAndJetStream(t *testing.T) {
 	if !st.NATS.JetStream || st.NATS.ClientURL != h.ClientURL || st.NATS.LeafURL != h.LeafURL || len(st.NATS.Leafs) != 0 {
 		t.Errorf("status nats = %+v", st.NATS)
 	}
-	if _, body := h.get(t, "/status"); !strings.Contains(string(body), `"sites":[{"id":"demo-site","name":"Demo"}]`) {
-		t.Errorf("GET /status = %s, want the configured sites", body)
+	if len(st.Sites) != 1 || st.Sites[0].ID != "demo-site" || st.Sites[0].Name != "Demo" || !st.Sites[0].Configured || st.Sites[0].Online {
+		t.Errorf("GET /status sites = %+v, want the configured site, offline", st.Sites)
 	}
 }
 
@@ -268,4 +269,19 @@ func TestHubPortInUse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metric reads one sample line of /metrics ("name{labels}"); -1 when absent.
+func metric(t testing.TB, h *runningHub, series string) float64 {
+	t.Helper()
+	_, body := h.get(t, "/metrics")
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

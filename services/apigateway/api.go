@@ -55,6 +55,7 @@ func (s *server) handler(o *obs.Server) http.Handler {
 		r.Get("/ws", s.serveWS)
 	}
 	s.api = s.newAPI(r)
+	mountWebUI(r)
 	return r
 }
 

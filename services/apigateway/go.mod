@@ -7,6 +7,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/voltageems/voltage/shared v0.0.0
 	github.com/voltageems/voltage/tools v0.0.0
+	github.com/voltageems/voltage/web v0.0.0
 )
 
 require (
@@ -141,3 +142,5 @@ replace github.com/voltageems/voltage/services/alarmsrv => ../alarmsrv
 replace github.com/voltageems/voltage/services/rulesrv => ../rulesrv
 
 replace github.com/voltageems/voltage/openapi => ../../openapi
+
+replace github.com/voltageems/voltage/web => ../../web

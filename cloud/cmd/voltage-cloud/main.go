@@ -4,13 +4,18 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/voltageems/voltage/cloud/hub"
 	"github.com/voltageems/voltage/shared/obs"
@@ -19,7 +24,38 @@ import (
 
 const name = "voltage-cloud"
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hash-password" {
+		os.Exit(hashPassword(os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// hashPassword is `voltage-cloud hash-password`: it reads a site's leaf-node
+// password from the first line of stdin, or generates one when stdin is empty,
+// and prints the leaf_password line for cloud.yaml (a bcrypt hash).
+func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(stderr, "%s hash-password: read stdin: %v\n", name, err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		pw = rand.Text()
+		fmt.Fprintf(stdout, "# generated password: give it to the site (nats.leaf_remote user info)\npassword: %s\n", pw)
+	} else if len(pw) < 12 {
+		fmt.Fprintf(stderr, "%s hash-password: the password is shorter than 12 characters\n", name)
+		return 1
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), 11)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s hash-password: %v\n", name, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "leaf_password: %q\n", h)
+	return 0
+}
 
 // run is main without the exit, returning the exit code the way service.Main does.
 func run(args []string, stderr io.Writer) int {

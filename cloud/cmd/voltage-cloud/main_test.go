@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/voltageems/voltage/shared/service"
 	"github.com/voltageems/voltage/shared/testharness"
 )
@@ -64,5 +66,28 @@ func TestBinaryRunsAndStopsOnSIGTERM(t *testing.T) {
 	}
 	if err := proc.Stop(t, syscall.SIGTERM, 5*time.Second); err != nil {
 		t.Errorf("voltage-cloud exited with %v; logs:\n%s", err, proc.Logs())
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := hashPassword(strings.NewReader("a-long-enough-password\n"), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, &errOut)
+	}
+	line := strings.TrimSpace(out.String())
+	hash, ok := strings.CutPrefix(line, "leaf_password: ")
+	if !ok {
+		t.Fatalf("output %q", line)
+	}
+	hash = strings.Trim(hash, `"`)
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte("a-long-enough-password")) != nil {
+		t.Errorf("hash %q does not match the password", hash)
+	}
+	out.Reset()
+	if code := hashPassword(strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "password: ") {
+		t.Errorf("generated: exit %d, %q", code, &out)
+	}
+	if code := hashPassword(strings.NewReader("short\n"), &out, &errOut); code == 0 {
+		t.Error("a short password was accepted")
 	}
 }

@@ -1,0 +1,266 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/voltageems/voltage/shared/auth"
+)
+
+// APIVersion is the version of the cloud API in its spec. It changes when the API
+// does, not with every build.
+const APIVersion = "1.0.0"
+
+// metaRole is the operation metadata key holding the role an operation needs.
+const metaRole = "voltage-role"
+
+// roleExtension shows an operation's role in the OpenAPI document.
+const roleExtension = "x-voltage-role"
+
+// maxBodyBytes bounds every request body.
+const maxBodyBytes = 64 << 10
+
+// api is the cloud API: sites, fleet state, history, commands, auth and users.
+type api struct {
+	h        *hub
+	users    *auth.Users
+	tokens   *auth.Tokens
+	throttle *auth.Throttle
+	log      *slog.Logger
+}
+
+// newAPI opens the auth store (JetStream KV), bootstraps the admin on the first
+// start, and builds the HTTP handler.
+func (h *hub) newAPI(ctx context.Context) (http.Handler, error) {
+	a := &api{h: h, log: h.log}
+	var store *auth.KVStore
+	var b backoff
+	for {
+		kv, err := auth.NewKVStore(ctx, h.js, auth.KVConfig{SessionMaxAge: h.cfg.Auth.RefreshTTL.Duration + 24*time.Hour})
+		if err == nil {
+			store = kv
+			break
+		}
+		h.log.Warn("cannot open the users store (JetStream KV); retrying", "err", err)
+		if !sleep(ctx, b.next()) {
+			return nil, fmt.Errorf("open the users store: %w", err)
+		}
+	}
+	a.users = auth.NewUsers(store, 0)
+	a.tokens = auth.NewTokens(store, a.users, auth.TokenConfig{
+		Issuer: "voltage-cloud", AccessTTL: h.cfg.Auth.AccessTTL.Duration, RefreshTTL: h.cfg.Auth.RefreshTTL.Duration,
+	})
+	a.throttle = auth.NewThrottle(store, auth.LoginLimits{
+		PerAddressPerMinute: h.cfg.Auth.PerAddressPerMinute, MaxFailures: h.cfg.Auth.MaxFailures, Lockout: h.cfg.Auth.Lockout.Duration,
+	})
+	out := h.cfg.AdminOut
+	if out == nil {
+		out = os.Stderr
+	}
+	if _, err := a.users.Bootstrap(ctx, auth.Bootstrap{
+		Password: os.Getenv(auth.EnvAdminPassword), MinLength: 12, Out: out, Service: ServerName,
+	}); err != nil {
+		return nil, fmt.Errorf("create the first admin: %w", err)
+	}
+	r := chi.NewRouter()
+	r.Use(a.accessLog, securityHeaders)
+	a.mount(r)
+	mountWebUI(r)
+	return r, nil
+}
+
+// mount creates the Huma API on r with every operation and the spec documents.
+func (a *api) mount(r chi.Router) huma.API {
+	hc := huma.DefaultConfig("VoltageEMS cloud API", APIVersion)
+	hc.Info.Description = "The fleet API of the VoltageEMS cloud hub: sites and their status, latest " +
+		"values, history, active alarms, and commands to a site. Every operation but login and " +
+		"refresh needs a bearer access token; the role each needs is in x-voltage-role " +
+		"(viewer < operator < engineer < admin), and a user reaches only the sites of its scope."
+	hc.OpenAPIPath = ""
+	hc.DocsPath = ""
+	hc.SchemasPath = ""
+	hc.CreateHooks = nil
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+	}
+	hapi := humachi.New(r, hc)
+	hapi.UseMiddleware(a.authorize(hapi))
+	a.registerAuth(hapi)
+	a.registerUsers(hapi)
+	a.registerSites(hapi)
+	a.registerAudit(hapi)
+
+	var spec31, spec30 []byte
+	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		if spec31 == nil {
+			spec31, _ = json.Marshal(hapi.OpenAPI())
+		}
+		w.Header().Set("Content-Type", "application/openapi+json")
+		_, _ = w.Write(spec31)
+	})
+	r.Get("/openapi-3.0.json", func(w http.ResponseWriter, _ *http.Request) {
+		if spec30 == nil {
+			spec30, _ = hapi.OpenAPI().Downgrade()
+		}
+		w.Header().Set("Content-Type", "application/openapi+json")
+		_, _ = w.Write(spec30)
+	})
+	return hapi
+}
+
+// op registers one operation with the role it needs: in its metadata (checked by
+// authorize) and in the spec.
+func op[I, O any](hapi huma.API, role auth.Role, o huma.Operation, h func(context.Context, *I) (*O, error)) {
+	o.Metadata = map[string]any{metaRole: role}
+	o.Extensions = map[string]any{roleExtension: role.String()}
+	if role != auth.Public {
+		o.Security = []map[string][]string{{"bearer": {}}}
+		o.Errors = append(o.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = maxBodyBytes
+	}
+	huma.Register(hapi, o, h)
+}
+
+// principal is the authenticated caller: its role and its site scope.
+type principal struct {
+	auth.Principal
+	user auth.User
+}
+
+type principalKey struct{}
+
+func caller(ctx context.Context) principal {
+	p, _ := ctx.Value(principalKey{}).(principal)
+	return p
+}
+
+// authorize checks every operation against its role: a missing role fails closed,
+// Public passes, everything else needs a valid access token of at least that role.
+// The site scope is checked by the operations that name a site (siteFor).
+func (a *api) authorize(hapi huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		need, ok := ctx.Operation().Metadata[metaRole].(auth.Role)
+		if !ok {
+			_ = huma.WriteErr(hapi, ctx, http.StatusInternalServerError, "operation has no role; refused")
+			return
+		}
+		if need == auth.Public {
+			next(ctx)
+			return
+		}
+		raw, found := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
+		if !found || raw == "" {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="voltage-cloud"`)
+			_ = huma.WriteErr(hapi, ctx, http.StatusUnauthorized, "missing bearer access token (POST /auth/login)")
+			return
+		}
+		p, _, u, err := a.tokens.VerifyUser(ctx.Context(), raw)
+		switch {
+		case errors.Is(err, auth.ErrBadToken):
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="voltage-cloud", error="invalid_token"`)
+			_ = huma.WriteErr(hapi, ctx, http.StatusUnauthorized, err.Error())
+			return
+		case err != nil:
+			a.log.Warn("token check failed", "err", err)
+			_ = huma.WriteErr(hapi, ctx, http.StatusServiceUnavailable, "cannot check the token now; try again")
+			return
+		}
+		if info := requestInfoFrom(ctx.Context()); info != nil {
+			info.user = p.User
+		}
+		if p.Role < need {
+			_ = huma.WriteErr(hapi, ctx, http.StatusForbidden, "this operation needs the role "+need.String()+"; you are "+p.Role.String())
+			return
+		}
+		next(huma.WithValue(ctx, principalKey{}, principal{Principal: p, user: u}))
+	}
+}
+
+// requestInfo travels in the request context so the access log learns the user.
+type requestInfo struct {
+	id   string
+	user string
+}
+
+type requestInfoKey struct{}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	i, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return i
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// accessLog gives every request an id (the client's X-Request-Id when it is sane)
+// and logs it when it ends.
+func (a *api) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDRE.MatchString(id) {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-Id", id)
+		info := &requestInfo{id: id}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+		lvl := slog.LevelInfo
+		if sw.status >= 500 {
+			lvl = slog.LevelWarn
+		}
+		a.log.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"ms", time.Since(start).Milliseconds(), "user", info.user, "remote", r.RemoteAddr, "request_id", id)
+	})
+}
+
+// securityHeaders are set on every answer: an API answer is never framed, sniffed,
+// cached or allowed to load anything.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}

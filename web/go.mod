@@ -1,0 +1,3 @@
+module github.com/voltageems/voltage/web
+
+go 1.26.8
