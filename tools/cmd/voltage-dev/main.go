@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/service"
 )
@@ -61,14 +63,17 @@ type endpoints struct {
 	RedisURL, HubHTTP, HubNATS, HubLeaf, EdgeHTTP, EdgeNATS, SimControl string
 	// Services are the edge services' own HTTP addresses, by name.
 	Services map[string]string
-	// AdminPassword is the API gateway's admin password.
+	// AdminPassword is the admin password of the API gateway and of the cloud API.
 	AdminPassword string
+	SiteID        string
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	if _, err := config.Load(o.configDir); err != nil {
+	site, err := config.Load(o.configDir)
+	if err != nil {
 		return fmt.Errorf("the site configuration in %s is invalid:\n%w", o.configDir, err)
 	}
+	ep := endpoints{SiteID: site.Site.Site.ID}
 	root, err := workspaceRoot()
 	if err != nil {
 		return err
@@ -99,7 +104,19 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 
 	st := &stack{log: log, out: o.out}
 	defer st.stopAll()
-	var ep endpoints
+	// One admin password for the site gateway and the cloud API, and the site's
+	// leaf-node password at the hub: made once, kept under the state folder.
+	if ep.AdminPassword, err = devSecret(filepath.Join(state, "admin-password")); err != nil {
+		return err
+	}
+	sitePassword, err := devSecret(filepath.Join(state, "site-password"))
+	if err != nil {
+		return err
+	}
+	siteHash, err := bcrypt.GenerateFromPassword([]byte(sitePassword), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
 
 	if ep.RedisURL, err = st.startRedis(ctx, filepath.Join(state, "redis"), port("127.0.0.1:6379")); err != nil {
 		return err
@@ -108,12 +125,17 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	// The cloud hub.
 	ep.HubNATS, ep.HubLeaf, ep.HubHTTP = port("127.0.0.1:4222"), port("127.0.0.1:7422"), port("127.0.0.1:7000")
 	cloudDir := filepath.Join(state, "cloud")
+	// The site joins with its own leaf credentials, as in production (docs/cloud.md);
+	// only TLS is left out on this one machine.
 	if err := writeFile(filepath.Join(cloudDir, "cloud.yaml"), fmt.Sprintf(
-		"# written by voltage-dev\nnats: {client_addr: %q, leaf_addr: %q, store_dir: %q}\nhttp: {addr: %q}\n",
-		ep.HubNATS, ep.HubLeaf, filepath.Join(cloudDir, "data"), ep.HubHTTP)); err != nil {
+		"# written by voltage-dev\nnats: {client_addr: %q, leaf_addr: %q, store_dir: %q}\nhttp: {addr: %q}\n"+
+			"sites:\n  - {id: %q, name: %q, leaf_password: %q}\n",
+		ep.HubNATS, ep.HubLeaf, filepath.Join(cloudDir, "data"), ep.HubHTTP,
+		ep.SiteID, site.Site.Site.Name, siteHash)); err != nil {
 		return err
 	}
-	if err := st.start(ctx, "cloud", filepath.Join(binDir, "voltage-cloud"), cloudDir, nil, "--config", cloudDir); err != nil {
+	cloudEnv := []string{"VOLTAGE_ADMIN_PASSWORD=" + ep.AdminPassword}
+	if err := st.start(ctx, "cloud", filepath.Join(binDir, "voltage-cloud"), cloudDir, cloudEnv, "--config", cloudDir); err != nil {
 		return err
 	}
 	if err := waitTCP(ctx, ep.HubLeaf, 30*time.Second); err != nil { // the edge joins at once
@@ -133,17 +155,13 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := os.MkdirAll(edgeDir, 0o755); err != nil {
 		return err
 	}
-	adminPassword, err := devAdminPassword(filepath.Join(state, "admin-password"))
-	if err != nil {
-		return err
-	}
-	ep.AdminPassword = adminPassword
+	adminPassword := ep.AdminPassword
 	env := []string{
 		"VOLTAGE_ADMIN_PASSWORD=" + adminPassword,
 		"VOLTAGE_REDIS_URL=" + ep.RedisURL,
 		"VOLTAGE_HTTP_ADDR=" + ep.EdgeHTTP,
 		"VOLTAGE_NATS_URL=nats://" + ep.EdgeNATS,
-		"VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://" + ep.HubLeaf,
+		"VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://" + ep.SiteID + ":" + sitePassword + "@" + ep.HubLeaf,
 	}
 	// Every service gets its DESIGN §9 port where it is free; the appliance runs those it has.
 	for name, def := range service.DefaultAddrs {
@@ -165,10 +183,11 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	fmt.Fprintf(os.Stderr, `
 VoltageEMS dev stack is running (Ctrl-C stops it):
   redis            %s
-  cloud hub        http://%s/status   nats://%s (clients)  nats-leaf://%s (sites)
+  cloud hub        http://%s/   fleet dashboard and API;  nats://%s (clients)  nats-leaf://%s (sites)
   edge appliance   http://%s/status   nats://%s
 %s  voltsim control  http://%s/channels
-The API gateway's user admin has the password %s (kept in %s).
+Site HMI: http://%s/   Fleet dashboard: http://%s/
+The user admin has the password %s on the site and the cloud (kept in %s).
 In another shell:
   export VOLTAGE_REDIS_URL=%s
   go run ./tools/cmd/voltctl status
@@ -176,6 +195,7 @@ In another shell:
   nats sub -s nats://%s 'ems.>'     (site heartbeats arriving at the hub)
 
 `, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, services.String(), ep.SimControl,
+		ep.Services["apigateway"], ep.HubHTTP,
 		adminPassword, filepath.Join(state, "admin-password"), ep.RedisURL, ep.HubNATS)
 	if o.ready != nil {
 		o.ready(ep)
@@ -308,10 +328,10 @@ func edgeServices(ctx context.Context, edgeHTTP string, timeout time.Duration) (
 	}
 }
 
-// devAdminPassword is the dev stack's admin password for the API gateway: made up
+// devSecret is a password of the dev stack (admin, site leaf): made up
 // on the first run and kept in path, so it stays the same across restarts of the
 // stack (whose Redis keeps the user) and is never a default.
-func devAdminPassword(path string) (string, error) {
+func devSecret(path string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 12 {
 		return strings.TrimSpace(string(b)), nil
 	}

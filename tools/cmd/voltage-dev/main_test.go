@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,6 +124,50 @@ func TestDevStackRunsTheDemoSite(t *testing.T) {
 		t.Fatalf("heartbeat %s (%v)", msg.Data, err)
 	}
 
+	// The cloud: the site joined with its leaf credentials, its data arrives through
+	// UPLINK at the fleet API, and a command from the cloud reaches the simulated
+	// device and its result returns; a point outside the site's allow-list is refused
+	// at the edge.
+	cloud := "http://" + ep.HubHTTP
+	ctoken := apiLogin(t, cloud, ep.AdminPassword)
+	testharness.Eventually(t, 60*time.Second, func() error {
+		var vals struct {
+			Values []struct {
+				Key   string   `json:"key"`
+				Point string   `json:"point"`
+				Value *float64 `json:"value"`
+			} `json:"values"`
+		}
+		if code, body := apiCall(t, cloud, ctoken, "GET", "/sites/demo-site/values?key=comsrv:2:T", "", &vals); code != 200 {
+			return fmt.Errorf("cloud values: %d %.200s", code, body)
+		}
+		for _, v := range vals.Values {
+			if v.Point == "101" && v.Value != nil && *v.Value > 0 && *v.Value <= 100 {
+				return nil
+			}
+		}
+		return fmt.Errorf("battery SOC (2:T:101) not at the cloud yet (%d values)", len(vals.Values))
+	})
+	var reply struct {
+		Result struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		} `json:"result"`
+	}
+	if code, body := apiCall(t, cloud, ctoken, "POST", "/sites/demo-site/commands",
+		`{"channel":1,"type":"A","point":1,"value":55,"wait_ms":10000}`, &reply); code != 200 || reply.Result.Status != "ok" {
+		t.Fatalf("cloud command: %d %s", code, body)
+	}
+	var writes []simWrite
+	if code, body := apiCall(t, "http://"+ep.SimControl, "", "GET", "/channels/1/writes", "", &writes); code != 200 ||
+		!slices.Contains(writes, simWrite{Type: "A", Point: 1, Value: 55}) {
+		t.Fatalf("the simulated PV inverter did not receive the cloud's setpoint: %d %s", code, body)
+	}
+	if code, body := apiCall(t, cloud, ctoken, "POST", "/sites/demo-site/commands",
+		`{"channel":2,"type":"A","point":1,"value":-20}`, &reply); code != 200 || reply.Result.Status != "rejected" {
+		t.Fatalf("a command outside the allow-list: %d %s", code, body)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
@@ -132,6 +177,52 @@ func TestDevStackRunsTheDemoSite(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev stack did not stop within 30 s")
 	}
+}
+
+// simWrite is a write voltsim's control API lists (without its time).
+type simWrite struct {
+	Type  string  `json:"type"`
+	Point uint32  `json:"point"`
+	Value float64 `json:"value"`
+}
+
+// apiLogin logs in to a Huma API (the site gateway or the cloud) as admin.
+func apiLogin(t *testing.T, base, password string) string {
+	t.Helper()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if code, body := apiCall(t, base, "", "POST", "/auth/login", `{"user":"admin","password":"`+password+`"}`, &tok); code != 200 || tok.AccessToken == "" {
+		t.Fatalf("login at %s: %d %s", base, code, body)
+	}
+	return tok.AccessToken
+}
+
+// apiCall sends a JSON request and decodes a JSON answer into out (when not nil).
+func apiCall(t *testing.T, base, token, method, path, body string, out any) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v: %.300s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode, string(b)
 }
 
 // demoSiteWithFreePorts copies config/ and moves its devices to free ports.
