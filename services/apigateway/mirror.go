@@ -85,9 +85,9 @@ type mirror struct {
 	rdb     *redis.Client
 	log     *slog.Logger
 	metrics *metrics
-	fams   map[famKey]*mirrorFamily // fixed at construction; read without a lock
-	byName map[string]*mirrorFamily // pub/sub channel (the values hash) → family
-	synced atomic.Bool
+	fams    map[famKey]*mirrorFamily // fixed at construction; read without a lock
+	byName  map[string]*mirrorFamily // pub/sub channel (the values hash) → family
+	synced  atomic.Bool
 }
 
 func newMirror(rdb *redis.Client, channels []uint32, met *metrics, log *slog.Logger) *mirror {
