@@ -570,7 +570,7 @@ func TestKubernetesCloud(t *testing.T) {
 	if nats == nil || ptrOr(nats.Spec.Replicas, 1) != 3 {
 		t.Fatalf("k8s/cloud: want a StatefulSet nats with 3 replicas")
 	}
-	for _, k := range []string{"POD_NAME", "NATS_HUB_PASSWORD", "NATS_LEAF_PASSWORD"} {
+	for _, k := range []string{"POD_NAME", "NATS_HUB_PASSWORD", "NATS_SITE_1_PASSWORD"} {
 		t.Setenv(k, "value-for-test")
 	}
 	opts, err := server.ProcessConfigFile(b.configMaps["nats-config"]["nats.conf"])
@@ -595,8 +595,29 @@ func TestKubernetesCloud(t *testing.T) {
 			t.Errorf("route %s, want %s:%d", r, want, opts.Cluster.Port)
 		}
 	}
-	if opts.LeafNode.Username != "leaf" || opts.LeafNode.Password != "value-for-test" {
-		t.Error("nats.conf: the leaf port does not take its password from NATS_LEAF_PASSWORD")
+	// Every leaf-only user is a site with exactly the permissions the hub gives its
+	// own site users; no leaf connects without one.
+	if opts.LeafNode.Username != "" || len(opts.LeafNode.Users) > 0 {
+		t.Error("nats.conf: a user in leafnodes { authorization } gets no permissions; sites belong in authorization { users }")
+	}
+	sites := 0
+	for _, u := range opts.Users {
+		if _, leafOnly := u.AllowedConnectionTypes["LEAFNODE"]; !leafOnly || len(u.AllowedConnectionTypes) != 1 {
+			continue
+		}
+		sites++
+		want := hub.SitePermissions(u.Username)
+		if u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe == nil ||
+			!slices.Equal(u.Permissions.Publish.Allow, want.Publish.Allow) || !slices.Equal(u.Permissions.Subscribe.Allow, want.Subscribe.Allow) {
+			t.Errorf("nats.conf: site user %s has permissions %+v, want hub.SitePermissions: publish %v, subscribe %v",
+				u.Username, u.Permissions, want.Publish.Allow, want.Subscribe.Allow)
+		}
+		if u.Password != "value-for-test" {
+			t.Errorf("nats.conf: site user %s does not take its password from the environment", u.Username)
+		}
+	}
+	if sites == 0 {
+		t.Error("nats.conf has no site user (a leaf-only user with the site's permissions)")
 	}
 
 	// The hub: several replicas behind a PDB and an HPA, cloud.yaml valid and

@@ -189,7 +189,7 @@ seed_config() {
 		cat >"$R/etc/voltage/voltage.env" <<'EOF'
 # Environment of the VoltageEMS units (DESIGN §3 overrides), e.g.
 # VOLTAGE_REDIS_URL=redis://127.0.0.1:6379/0
-# VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://leaf:PASSWORD@hub.example:7422
+# VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://SITE_ID:PASSWORD@hub.example:7422
 # VOLTAGE_ADMIN_PASSWORD=...
 EOF
 		chmod 0640 "$R/etc/voltage/voltage.env"
