@@ -40,6 +40,7 @@ type api struct {
 	users    *auth.Users
 	tokens   *auth.Tokens
 	throttle *auth.Throttle
+	trust    *trustKey // signs the site API proxy's delegation tokens (proxy.go)
 	log      *slog.Logger
 }
 
@@ -60,6 +61,19 @@ func (h *hub) newAPI(ctx context.Context) (http.Handler, error) {
 			return nil, fmt.Errorf("open the users store: %w", err)
 		}
 	}
+	for b = (backoff{}); ; {
+		k, err := loadTrustKey(ctx, h.js)
+		if err == nil {
+			a.trust = k
+			break
+		}
+		h.log.Warn("cannot open the trust key (JetStream KV); retrying", "err", err)
+		if !sleep(ctx, b.next()) {
+			return nil, fmt.Errorf("open the trust key: %w", err)
+		}
+	}
+	h.log.Info("cloud trust key: sites that let cloud users in through the hub configure it as apigateway.yaml cloud_trust.public_key (also GET /trust-key)",
+		"public_key", a.trust.PublicText())
 	a.users = auth.NewUsers(store, 0)
 	a.tokens = auth.NewTokens(store, a.users, auth.TokenConfig{
 		Issuer: "voltage-cloud", AccessTTL: h.cfg.Auth.AccessTTL.Duration, RefreshTTL: h.cfg.Auth.RefreshTTL.Duration,
@@ -103,6 +117,7 @@ func (a *api) mount(r chi.Router) huma.API {
 	a.registerUsers(hapi)
 	a.registerSites(hapi)
 	a.registerAudit(hapi)
+	a.mountProxy(r, hapi)
 
 	var spec31, spec30 []byte
 	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {

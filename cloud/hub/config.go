@@ -65,6 +65,9 @@ type Config struct {
 	Auth     Auth     `yaml:"auth"`
 	Sites    []Site   `yaml:"sites"`
 	Logging  Logging  `yaml:"logging"`
+	// KeyFigures name the points of every site's key figures (keyfigures.go);
+	// sites[].key_figures overrides them per site.
+	KeyFigures KeyFigures `yaml:"key_figures"`
 
 	// Log receives the hub's logs, nats-server's included. Default slog.Default().
 	Log *slog.Logger `yaml:"-"`
@@ -179,6 +182,8 @@ type Site struct {
 	// presents (user = the site id). When any site has one, the leaf port accepts
 	// only sites with credentials, each limited to its own subjects.
 	LeafPassword string `yaml:"leaf_password" json:"-"`
+	// KeyFigures override the fleet's key_figures for this site.
+	KeyFigures KeyFigures `yaml:"key_figures" json:"-"`
 }
 
 // Logging sets the default log level and format; flags override them.
@@ -378,9 +383,11 @@ func (v *validator) validate(c *Config) {
 	default:
 		v.add("$.logging.format", "logging.format: unknown format %q (want text or json)", c.Logging.Format)
 	}
+	v.validateKeyFigures("$.key_figures", c.KeyFigures)
 	seen := map[string]int{}
 	for i, s := range c.Sites {
 		at := "$.sites[" + strconv.Itoa(i) + "]"
+		v.validateKeyFigures(at+".key_figures", s.KeyFigures)
 		if err := subjects.ValidSiteID(s.ID); err != nil {
 			v.add(at+".id", "sites[%d].id: %v", i, err)
 			continue

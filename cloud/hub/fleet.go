@@ -50,6 +50,15 @@ type siteState struct {
 	persisted  time.Time                        // last registry write (registry_store.go)
 	applied    uint64                           // hub stream sequence applied last
 	messages   uint64                           // messages applied since start
+	figures    *figureTracker                   // key figures (keyfigures.go); nil: none
+}
+
+// useKeyFigures sets the points of the site's key figures. It is called before
+// the site's hub stream is replayed, so the figures see every value.
+func (s *siteState) useKeyFigures(k KeyFigures) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.figures = newFigureTracker(k)
 }
 
 // PointValue is the latest value of one point.
@@ -139,6 +148,7 @@ func (s *siteState) apply(subject string, seq uint64, data []byte, now time.Time
 			return err
 		}
 		key := hashKey(u)
+		figures := s.figures != nil && s.figures.watches(key)
 		vals := s.points[key]
 		if vals == nil {
 			vals = map[string]PointValue{}
@@ -149,7 +159,11 @@ func (s *siteState) apply(subject string, seq uint64, data []byte, now time.Time
 			if old, ok := vals[id]; ok && old.TS > ts {
 				continue
 			}
-			vals[id] = PointValue{Value: v, TS: ts, Quality: m.Quality(id).String()}
+			pv := PointValue{Value: v, TS: ts, Quality: m.Quality(id).String()}
+			vals[id] = pv
+			if figures {
+				s.figures.observe(key, id, pv)
+			}
 		}
 	case subjects.KindAlarm:
 		var ev uplink.AlarmEvent
@@ -221,6 +235,8 @@ type SiteSummary struct {
 	Channels   int    `json:"channels"`
 	ChannelsUp int    `json:"channels_up"`
 	Messages   uint64 `json:"messages" doc:"uplink messages applied since the hub started"`
+	// KeyFigures are absent until the site sent a value of one of its key figure points.
+	KeyFigures *SiteKeyFigures `json:"key_figures,omitempty" doc:"power, PV, grid, energy today and SOC, from the points cloud.yaml key_figures names"`
 }
 
 func (r *registry) online(last, now time.Time) bool {
@@ -244,6 +260,9 @@ func (r *registry) summary(s *siteState) SiteSummary {
 		FirstSeen: unixMilli(s.firstSeen), LastSeen: unixMilli(s.lastSeen), Alarms: len(s.alarms), Messages: s.messages}
 	for _, vals := range s.points {
 		out.Points += len(vals)
+	}
+	if s.figures != nil {
+		out.KeyFigures = s.figures.figures(now, out.Online)
 	}
 	if s.status != nil {
 		out.Version = s.status.Version

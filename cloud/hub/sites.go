@@ -99,6 +99,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // until ctx is done, retrying with backoff while NATS or JetStream is unavailable.
 func (h *hub) runSite(ctx context.Context, s *siteState) {
 	log := h.log.With("site", s.id)
+	s.useKeyFigures(h.cfg.keyFiguresFor(s.id))
 	var b backoff
 	for {
 		if _, err := h.js.CreateOrUpdateStream(ctx, h.streamConfig(s.id)); err == nil {

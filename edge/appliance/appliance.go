@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/voltageems/voltage/edge/bridge"
+	"github.com/voltageems/voltage/services/apigateway"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/natsx"
 	"github.com/voltageems/voltage/shared/obs"
@@ -170,6 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	g.Go("uplink", br.RunUplink)
 	g.Go("downlink", br.RunDownlink)
+	g.Go("api proxy", br.RunAPIProxy)
 	if nset.leaf != nil {
 		g.Go("hub link", func(ctx context.Context) error { watchLeaf(ctx, ep, nset.leafRemote(), log); return nil })
 	}
@@ -183,6 +185,9 @@ func Run(ctx context.Context, cfg Config) error {
 			} else {
 				started.Services[b.name] = b.addr
 				ep.setService(b.name, b.addr)
+				if b.name == apigateway.Name {
+					br.SetGatewayAddr(b.addr.String())
+				}
 			}
 		case <-g.ctx.Done():
 			return g.Wait()

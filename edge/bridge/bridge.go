@@ -56,6 +56,11 @@ type Options struct {
 	// wait for the read after it.
 	Block time.Duration
 
+	// GatewayURL is the site gateway the API proxy calls (apiproxy.go), e.g.
+	// http://127.0.0.1:6005. Default: site.yaml's listen address of apigateway,
+	// on loopback; SetGatewayAddr overrides both.
+	GatewayURL string
+
 	beforeAck func(feed string, ids []string) error // tests: see pipeline.beforeAck
 }
 
@@ -78,6 +83,8 @@ type Bridge struct {
 
 	downReady chan struct{} // closed once the downlink subscription is in place
 	downOnce  sync.Once
+
+	gateway atomic.Pointer[string] // the API proxy's gateway base URL (SetGatewayAddr)
 }
 
 // DownlinkReady is closed once RunDownlink listens for commands.

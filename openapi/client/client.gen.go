@@ -343,6 +343,33 @@ func (e AlarmHistoryParamsSeverity) Valid() bool {
 	}
 }
 
+// Defines values for ChannelPointsParamsType.
+const (
+	ChannelPointsParamsTypeA     ChannelPointsParamsType = "A"
+	ChannelPointsParamsTypeC     ChannelPointsParamsType = "C"
+	ChannelPointsParamsTypeEmpty ChannelPointsParamsType = ""
+	ChannelPointsParamsTypeS     ChannelPointsParamsType = "S"
+	ChannelPointsParamsTypeT     ChannelPointsParamsType = "T"
+)
+
+// Valid indicates whether the value is a known member of the ChannelPointsParamsType enum.
+func (e ChannelPointsParamsType) Valid() bool {
+	switch e {
+	case ChannelPointsParamsTypeA:
+		return true
+	case ChannelPointsParamsTypeC:
+		return true
+	case ChannelPointsParamsTypeEmpty:
+		return true
+	case ChannelPointsParamsTypeS:
+		return true
+	case ChannelPointsParamsTypeT:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HistoryCSVParamsAgg.
 const (
 	HistoryCSVParamsAggAvg   HistoryCSVParamsAgg = "avg"
@@ -605,6 +632,37 @@ type CalculationView struct {
 	Name        string    `json:"name"`
 	Order       int64     `json:"order"`
 	Stateful    bool      `json:"stateful"`
+}
+
+// ChannelPoint defines model for ChannelPoint.
+type ChannelPoint struct {
+	// ControlType controls: momentary, latching or pulse
+	ControlType *string `json:"control_type,omitempty"`
+
+	// DataType type of the engineering value as written in the table (bool, int, float, …)
+	DataType    *string `json:"data_type,omitempty"`
+	Description *string `json:"description,omitempty"`
+
+	// Max adjustments: the greatest value comsrv accepts
+	Max *float64 `json:"max,omitempty"`
+
+	// Min adjustments: the least value comsrv accepts
+	Min *float64 `json:"min,omitempty"`
+
+	// Name signal_name of the point table
+	Name string `json:"name"`
+
+	// Step adjustments: the step of the value
+	Step *float64 `json:"step,omitempty"`
+	Unit *string  `json:"unit,omitempty"`
+}
+
+// ChannelPointsOutputBody defines model for ChannelPointsOutputBody.
+type ChannelPointsOutputBody struct {
+	Channel int32 `json:"channel"`
+
+	// Points in the order of the point tables: T, S, C, A
+	Points *[]ChannelPoint `json:"points"`
 }
 
 // ChannelRuntime defines model for ChannelRuntime.
@@ -1253,6 +1311,15 @@ type AuditLogParams struct {
 	Before *string `form:"before,omitempty" json:"before,omitempty"`
 }
 
+// ChannelPointsParams defines parameters for ChannelPoints.
+type ChannelPointsParams struct {
+	// Type only points of this type
+	Type *ChannelPointsParamsType `form:"type,omitempty" json:"type,omitempty"`
+}
+
+// ChannelPointsParamsType defines parameters for ChannelPoints.
+type ChannelPointsParamsType string
+
 // RecentCommandsParams defines parameters for RecentCommands.
 type RecentCommandsParams struct {
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
@@ -1678,6 +1745,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /channels/{channel}/enable (the `EnableChannel` operationId).
 	EnableChannel(ctx context.Context, channel int32, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChannelPoints A channel's points: name, unit, limits and live value
+	//
+	// The point tables of the channel as the site folder defines them, each with its realtime value, quality and timestamp (value null and quality missing for a point never read).
+	//
+	// Corresponds with GET /channels/{channel}/points (the `ChannelPoints` operationId).
+	ChannelPoints(ctx context.Context, channel int32, params *ChannelPointsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RestartChannel Restart a channel's link
 	//
@@ -2492,6 +2566,23 @@ func (c *Client) DisableChannel(ctx context.Context, channel int32, reqEditors .
 // Corresponds with POST /channels/{channel}/enable (the `EnableChannel` operationId).
 func (c *Client) EnableChannel(ctx context.Context, channel int32, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewEnableChannelRequest(c.Server, channel)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChannelPoints A channel's points: name, unit, limits and live value
+//
+// The point tables of the channel as the site folder defines them, each with its realtime value, quality and timestamp (value null and quality missing for a point never read).
+//
+// Corresponds with GET /channels/{channel}/points (the `ChannelPoints` operationId).
+func (c *Client) ChannelPoints(ctx context.Context, channel int32, params *ChannelPointsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChannelPointsRequest(c.Server, channel, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4254,6 +4345,67 @@ func NewEnableChannelRequest(server string, channel int32) (*http.Request, error
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewChannelPointsRequest constructs an http.Request for the ChannelPoints method
+func NewChannelPointsRequest(server string, channel int32, params *ChannelPointsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "channel", channel, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/channels/%s/points", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -6164,6 +6316,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /channels/{channel}/enable (the `EnableChannel` operationId).
 	EnableChannelWithResponse(ctx context.Context, channel int32, reqEditors ...RequestEditorFn) (*EnableChannelResponse, error)
+
+	// ChannelPointsWithResponse A channel's points: name, unit, limits and live value
+	//
+	// The point tables of the channel as the site folder defines them, each with its realtime value, quality and timestamp (value null and quality missing for a point never read).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /channels/{channel}/points (the `ChannelPoints` operationId).
+	ChannelPointsWithResponse(ctx context.Context, channel int32, params *ChannelPointsParams, reqEditors ...RequestEditorFn) (*ChannelPointsResponse, error)
 
 	// RestartChannelWithResponse Restart a channel's link
 	//
@@ -8177,6 +8338,82 @@ func (r EnableChannelResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r EnableChannelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ChannelPointsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ChannelPointsOutputBody
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *ErrorModel
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *ErrorModel
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ErrorModel
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *ErrorModel
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChannelPointsResponse) GetJSON200() *ChannelPointsOutputBody {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ChannelPointsResponse) GetApplicationproblemJSON401() *ErrorModel {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ChannelPointsResponse) GetApplicationproblemJSON403() *ErrorModel {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ChannelPointsResponse) GetApplicationproblemJSON404() *ErrorModel {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ChannelPointsResponse) GetApplicationproblemJSON422() *ErrorModel {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ChannelPointsResponse) GetApplicationproblemJSON500() *ErrorModel {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ChannelPointsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChannelPointsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChannelPointsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChannelPointsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11344,6 +11581,21 @@ func (c *ClientWithResponses) EnableChannelWithResponse(ctx context.Context, cha
 	return ParseEnableChannelResponse(rsp)
 }
 
+// ChannelPointsWithResponse A channel's points: name, unit, limits and live value
+//
+// The point tables of the channel as the site folder defines them, each with its realtime value, quality and timestamp (value null and quality missing for a point never read).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /channels/{channel}/points (the `ChannelPoints` operationId).
+func (c *ClientWithResponses) ChannelPointsWithResponse(ctx context.Context, channel int32, params *ChannelPointsParams, reqEditors ...RequestEditorFn) (*ChannelPointsResponse, error) {
+	rsp, err := c.ChannelPoints(ctx, channel, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChannelPointsResponse(rsp)
+}
+
 // RestartChannelWithResponse Restart a channel's link
 //
 // Drops the channel's connection and starts it again (a stuck device, a changed network). 409 for a disabled channel. Recorded in audit:log by comsrv.
@@ -13292,6 +13544,67 @@ func ParseEnableChannelResponse(rsp *http.Response) (*EnableChannelResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON502 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseChannelPointsResponse parses an HTTP response from a ChannelPointsWithResponse call
+func ParseChannelPointsResponse(rsp *http.Response) (*ChannelPointsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChannelPointsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ChannelPointsOutputBody
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
 
 	}
 

@@ -153,7 +153,7 @@ func (s *server) authorize(api huma.API) func(huma.Context, func(huma.Context)) 
 			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing bearer access token (POST /auth/login)")
 			return
 		}
-		p, err := s.tokens.verify(ctx.Context(), raw)
+		p, err := s.verifyCaller(ctx.Context(), raw)
 		switch {
 		case errors.Is(err, errBadToken):
 			ctx.SetHeader("WWW-Authenticate", `Bearer realm="voltage", error="invalid_token"`)

@@ -80,6 +80,9 @@ func (s *server) registerAuth(api huma.API) {
 		OperationID: "me", Method: http.MethodGet, Path: "/auth/me", Tags: []string{"auth"},
 		Summary: "The calling user",
 	}, func(ctx context.Context, _ *struct{}) (*meOutput, error) {
+		if me := caller(ctx); isCloudUser(me.User) { // no stored user: the token is all there is
+			return &meOutput{Body: userView{Name: me.User, Role: me.Role.String()}}, nil
+		}
 		u, ok, err := s.users.get(ctx, caller(ctx).User)
 		if err != nil {
 			return nil, err

@@ -9,7 +9,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
+	"github.com/voltageems/voltage/shared/point"
 )
 
 type serviceHealth struct {
@@ -65,6 +67,31 @@ type comsrvChannelsOutput struct {
 
 type channelRuntimeOutput struct {
 	Body channelRuntime
+}
+
+// channelPoint is one point of a channel's point tables with its live value.
+type channelPoint struct {
+	pointValue
+	Name        string   `json:"name" doc:"signal_name of the point table"`
+	Unit        string   `json:"unit,omitempty"`
+	DataType    string   `json:"data_type,omitempty" doc:"type of the engineering value as written in the table (bool, int, float, …)"`
+	Description string   `json:"description,omitempty"`
+	Min         *float64 `json:"min,omitempty" doc:"adjustments: the least value comsrv accepts"`
+	Max         *float64 `json:"max,omitempty" doc:"adjustments: the greatest value comsrv accepts"`
+	Step        *float64 `json:"step,omitempty" doc:"adjustments: the step of the value"`
+	ControlType string   `json:"control_type,omitempty" doc:"controls: momentary, latching or pulse"`
+}
+
+type channelPointsInput struct {
+	Channel uint32 `path:"channel" minimum:"1"`
+	Type    string `query:"type" enum:"T,S,C,A," doc:"only points of this type"`
+}
+
+type channelPointsOutput struct {
+	Body struct {
+		Channel uint32         `json:"channel"`
+		Points  []channelPoint `json:"points" doc:"in the order of the point tables: T, S, C, A"`
+	}
 }
 
 func (s *server) registerSite(api huma.API) {
@@ -123,6 +150,42 @@ func (s *server) registerSite(api huma.API) {
 		out := &comsrvChannelsOutput{}
 		if err := json.Unmarshal(b, &out.Body); err != nil {
 			return nil, huma.Error502BadGateway("comsrv answered channels in an unknown shape")
+		}
+		return out, nil
+	})
+	op(s, api, Viewer, huma.Operation{
+		OperationID: "channelPoints", Method: http.MethodGet, Path: "/channels/{channel}/points", Tags: []string{"channels"},
+		Summary:     "A channel's points: name, unit, limits and live value",
+		Description: "The point tables of the channel as the site folder defines them, each with its realtime value, quality and timestamp (value null and quality missing for a point never read).",
+		Errors:      []int{http.StatusNotFound},
+	}, func(ctx context.Context, in *channelPointsInput) (*channelPointsOutput, error) {
+		ch := s.cfg.Site.Channel(in.Channel)
+		if ch == nil {
+			return nil, huma.Error404NotFound("no channel " + itoa(in.Channel))
+		}
+		var defs []config.Point
+		var refs []pointRef
+		for _, t := range point.Types {
+			if in.Type != "" && in.Type != t.String() {
+				continue
+			}
+			for _, p := range ch.Points[t] {
+				defs = append(defs, p)
+				refs = append(refs, pointRef{Channel: ch.ID, Type: t.String(), Point: uint32(p.ID)})
+			}
+		}
+		out := &channelPointsOutput{}
+		out.Body.Channel, out.Body.Points = ch.ID, make([]channelPoint, len(defs))
+		if len(refs) == 0 {
+			return out, nil
+		}
+		vals, err := s.readPoints(ctx, refs)
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range defs {
+			out.Body.Points[i] = channelPoint{pointValue: vals[i], Name: d.Name, Unit: d.Unit, DataType: d.DataType,
+				Description: d.Description, Min: d.Min, Max: d.Max, Step: d.Step, ControlType: d.ControlType}
 		}
 		return out, nil
 	})

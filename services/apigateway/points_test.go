@@ -192,3 +192,42 @@ func (g *gw) waitPoint(token, path string) {
 		return g.do("GET", path, token, nil).status == 200
 	})
 }
+
+// TestChannelPoints lists a channel's point tables with live values: names,
+// units and limits from the site folder, values from the state store.
+func TestChannelPoints(t *testing.T) {
+	g := newGateway(t)
+	tok := g.user("cora", "viewer")
+	g.site.WriteChannel(1, point.Telemetry, 1000, point.Sample{ID: 1, Value: 42})
+	var all struct {
+		Channel uint32
+		Points  []struct {
+			Type, Name, Unit, Quality, ControlType string `json:",omitempty"`
+			Point                                  uint32
+			Value                                  *float64
+			Min, Max                               *float64
+		}
+	}
+	g.expect(g.do("GET", "/channels/1/points", tok, nil), 200).decode(t, &all)
+	if all.Channel != 1 || len(all.Points) != 5 {
+		t.Fatalf("points of channel 1: %+v", all)
+	}
+	p := all.Points[0]
+	if p.Type != "T" || p.Point != 1 || p.Name != "p" || p.Unit != "kW" || p.Value == nil || *p.Value != 42 || p.Quality != "good" {
+		t.Fatalf("1:T:1 = %+v", p)
+	}
+	if q := all.Points[1]; q.Name != "q" || q.Value != nil || q.Quality != "missing" {
+		t.Fatalf("1:T:2 (never written) = %+v", q)
+	}
+	a := all.Points[4]
+	if a.Type != "A" || a.Min == nil || *a.Min != 0 || a.Max == nil || *a.Max != 100 {
+		t.Fatalf("1:A:1 limits = %+v", a)
+	}
+	var only struct{ Points []struct{ Type string } }
+	g.expect(g.do("GET", "/channels/1/points?type=S", tok, nil), 200).decode(t, &only)
+	if len(only.Points) != 1 || only.Points[0].Type != "S" {
+		t.Fatalf("type=S: %+v", only)
+	}
+	g.expect(g.do("GET", "/channels/9/points", tok, nil), 404)
+	g.expect(g.do("GET", "/channels/1/points?type=X", tok, nil), 422)
+}

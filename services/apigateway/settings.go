@@ -15,6 +15,10 @@ import (
 // It is optional: without it every setting has its default.
 const SettingsFile = "apigateway/apigateway.yaml"
 
+// EnvCloudTrustKey, when set, is cloud_trust.public_key (over the file's): how a
+// deployment that writes no files (the dev stack, a container) trusts its hub.
+const EnvCloudTrustKey = "VOLTAGE_CLOUD_TRUST_KEY"
+
 // Settings are the gateway's security and HTTP settings (docs/apigateway.md).
 type Settings struct {
 	// AccessTTL is the life of an access token (default 15m, at most 1h).
@@ -31,7 +35,11 @@ type Settings struct {
 	// MaxBodyBytes bounds every request body (default 1 MiB).
 	MaxBodyBytes int64      `yaml:"max_body_bytes"`
 	WebSocket    WSSettings `yaml:"websocket"`
+	// CloudTrust lets the users of one cloud hub in through its site API proxy
+	// (cloudtrust.go). Default off.
+	CloudTrust CloudTrustSettings `yaml:"cloud_trust"`
 
+	cloud                          *cloudTrust // nil: no cloud tokens
 	accessTTL, refreshTTL, lockout time.Duration
 	wsFlush, wsWrite, wsHeartbeat  time.Duration
 }
@@ -94,12 +102,17 @@ func LoadSettings(dir string) (Settings, error) {
 	src, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) || dir == "":
-		return DefaultSettings(), nil
+		src = nil
 	case err != nil:
 		return s, fmt.Errorf("read %s: %w", path, err)
 	}
-	if perr := config.DecodeStrict(path, src, &s); perr != nil {
-		return s, perr
+	if src != nil {
+		if perr := config.DecodeStrict(path, src, &s); perr != nil {
+			return s, perr
+		}
+	}
+	if v := os.Getenv(EnvCloudTrustKey); v != "" {
+		s.CloudTrust.PublicKey, s.CloudTrust.PublicKeyFile = v, ""
 	}
 	if err := s.validate(path); err != nil {
 		return s, err
@@ -169,6 +182,7 @@ func (s *Settings) validate(path string) error {
 			bad("cors.allowed_origins: %q is not an origin like https://hmi.example (no wildcard, no path)", o)
 		}
 	}
+	s.cloud = s.CloudTrust.validate(bad)
 	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		bad("tls: cert_file and key_file go together")
 	}

@@ -46,6 +46,11 @@ const (
 	CloudAudit       = "voltage.cloud.audit"
 )
 
+// CloudTrustBucket is the cloud hub's JetStream key-value bucket of its trust key:
+// the Ed25519 key pair that signs the delegation tokens of the site API proxy,
+// created at the hub's first start and kept.
+const CloudTrustBucket = "voltage_cloud_trust"
+
 // MaxSiteIDLen bounds a site id, which is also a JetStream domain and a server name.
 const MaxSiteIDLen = 64
 
@@ -91,6 +96,12 @@ func UplinkSubjects(id string) []string {
 // DownCommand is the request/reply subject of commands from the cloud,
 // ems.{site}.down.cmd; the reply is the command result.
 func DownCommand(id string) string { return site(id) + ".down.cmd" }
+
+// DownAPI is the request/reply subject of the site API proxy, ems.{site}.down.api:
+// the hub sends an HTTP request of a cloud user (with a delegation token the site's
+// gateway checks) and the edge bridge replies with the gateway's answer. The reply
+// subject is CommandReply's, ems.{site}.reply.{token}.
+func DownAPI(id string) string { return site(id) + ".down.api" }
 
 // StatusUpAll matches every site's heartbeat, ems.*.up.status: the cloud hub learns
 // of a new site from its first heartbeat.

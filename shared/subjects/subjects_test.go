@@ -24,6 +24,7 @@ func TestSubjectNames(t *testing.T) {
 		{subjects.AlarmUp("demo-site"), "ems.demo-site.up.alarm"},
 		{subjects.StatusUp("demo-site"), "ems.demo-site.up.status"},
 		{subjects.DownCommand("demo-site"), "ems.demo-site.down.cmd"},
+		{subjects.DownAPI("demo-site"), "ems.demo-site.down.api"},
 		{subjects.UplinkStream, "UPLINK"},
 	}
 	for _, c := range cases {
@@ -42,6 +43,7 @@ func literals(site string) []string {
 		subjects.AlarmUp(site),
 		subjects.StatusUp(site),
 		subjects.DownCommand(site),
+		subjects.DownAPI(site),
 	}
 }
 
@@ -64,7 +66,7 @@ func TestScopes(t *testing.T) {
 		if up == down {
 			t.Errorf("%q: in up scope %v, in down scope %v; want exactly one", s, up, down)
 		}
-		if down != (s == subjects.DownCommand("site-a")) {
+		if down != (s == subjects.DownCommand("site-a") || s == subjects.DownAPI("site-a")) {
 			t.Errorf("%q: in down scope %v", s, down)
 		}
 	}

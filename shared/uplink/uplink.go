@@ -88,3 +88,19 @@ type CommandReply struct {
 	Site   string         `json:"site"`
 	Result command.Result `json:"result"`
 }
+
+// The site API proxy (ems.{site}.down.api): the cloud hub forwards a request of a
+// cloud user to the site's gateway, and the edge answers with the gateway's
+// answer. Each is one NATS message, the body as the payload and the rest in these
+// headers; Authorization (the hub's delegation token), Content-Type, Accept and
+// X-Request-Id travel as themselves.
+const (
+	APIHeaderMethod = "Voltage-Method" // request: GET, POST, PUT, PATCH or DELETE
+	APIHeaderPath   = "Voltage-Path"   // request: the gateway path, e.g. /points
+	APIHeaderQuery  = "Voltage-Query"  // request: the raw query, without '?'
+	APIHeaderStatus = "Voltage-Status" // reply: the HTTP status
+)
+
+// APIMaxBody bounds a proxied request body and the reply body: 1 MiB (NATS'
+// default max_payload) less room for the headers.
+const APIMaxBody = 1<<20 - 16<<10

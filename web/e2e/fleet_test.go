@@ -74,20 +74,28 @@ func heartbeats(t *testing.T, natsURL string, st uplink.Status) {
 
 // TestFleetBrowser drives the fleet pages the cloud hub serves: log in to the
 // hub, see a site that sends heartbeats online with its channels, open it, and
-// see the fleet alarms (none).
+// see the fleet alarms (none); then the demo site joined to the hub (with its
+// edge bridge and a gateway that trusts the hub): its key figures in the list,
+// its own pages through the hub — overview, a setpoint, an alarm acknowledged —
+// and a cloud viewer who sees them without any control.
 func TestFleetBrowser(t *testing.T) {
 	needNode(t)
 	browser := chromiumPath(t)
-	e := startHub(t)
+	cs := startCloudSite(t)
+	cs.cloudUsers(t)
+	e := cs.hub
 	heartbeats(t, e.ClientURL, uplink.Status{Site: "north-1", Name: "North plant", Version: "e2e",
 		Services: []uplink.ServiceStatus{{Name: "comsrv", Ready: true}, {Name: "alarmsrv", Ready: true}},
 		Channels: []uplink.ChannelStatus{{ID: 1, Name: "pv1", State: "up"}, {ID: 2, Name: "ess1", State: "down", LastError: "i/o timeout"}}})
 	artifacts := filepath.Join(webDir(t), "test-artifacts")
-	out, err := run(t.Context(), webDir(t), 3*time.Minute, []string{
+	out, err := run(t.Context(), webDir(t), 4*time.Minute, []string{
 		"VOLTAGE_URL=http://" + e.HTTP.String(),
 		"VOLTAGE_ARTIFACTS=" + artifacts,
 		"VOLTAGE_CHROMIUM=" + browser,
 		"VOLTAGE_ADMIN_PASSWORD=" + cloudAdminPassword,
+		"VOLTAGE_SITE_ID=" + cs.id,
+		"VOLTAGE_VIEWER=viewer-web",
+		"VOLTAGE_VIEWER_PASSWORD=viewer-web-password",
 	}, "node", "e2e/fleet.mjs")
 	if err != nil {
 		t.Fatalf("fleet browser test: %v\n%s\n(screenshots in %s)", err, out, artifacts)

@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/voltageems/voltage/cloud v0.0.0
+	github.com/voltageems/voltage/edge v0.0.0
 	github.com/voltageems/voltage/services/apigateway v0.0.0
 	github.com/voltageems/voltage/services/modsrv v0.0.0
 	github.com/voltageems/voltage/services/rulesrv v0.0.0
@@ -148,3 +149,5 @@ replace github.com/voltageems/voltage/services/apigateway => ../../services/apig
 replace github.com/voltageems/voltage/web => ../
 
 replace github.com/voltageems/voltage/cloud => ../../cloud
+
+replace github.com/voltageems/voltage/edge => ../../edge

@@ -93,7 +93,10 @@ type stack struct {
 // startStack runs voltsim (its clock at noon, running), comsrv, modsrv,
 // alarmsrv, hissrv, rulesrv and the gateway, with short-lived access tokens so
 // a browser run exercises the token refresh and the WebSocket reconnect.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T) *stack { return startStackWith(t, nil) }
+
+// startStackWith is startStack with the gateway's settings changed by set.
+func startStackWith(t *testing.T, set func(*apigateway.Settings)) *stack {
 	t.Helper()
 	st := &stack{site: sitetest.New(t, siteFiles(t))}
 	site := st.site
@@ -124,13 +127,16 @@ func startStack(t *testing.T) *stack {
 	rul := sitetest.Run(t, "rulesrv", "/readyz", func(ctx context.Context, bound func(net.Addr)) error {
 		return rulesrv.Run(ctx, rulesrv.Config{Site: site.Config, ConfigDir: site.Dir, HTTPAddr: "127.0.0.1:0", Log: log, Bound: bound})
 	})
-	set := apigateway.DefaultSettings()
-	set.AccessTTL = "10s"
-	set.WebSocket.Heartbeat = "2s"
+	settings := apigateway.DefaultSettings()
+	settings.AccessTTL = "10s"
+	settings.WebSocket.Heartbeat = "2s"
+	if set != nil {
+		set(&settings)
+	}
 	gw := sitetest.Run(t, "apigateway", "/readyz", func(ctx context.Context, bound func(net.Addr)) error {
 		return apigateway.Run(ctx, apigateway.Config{
 			Site: site.Config, ConfigDir: site.Dir, HTTPAddr: "127.0.0.1:0", Log: log,
-			Settings: &set, BcryptCost: bcrypt.MinCost, AdminPassword: adminPassword, Out: io.Discard,
+			Settings: &settings, BcryptCost: bcrypt.MinCost, AdminPassword: adminPassword, Out: io.Discard,
 			Services: map[string]string{"comsrv": com.URL, "modsrv": mod.URL, "alarmsrv": alm.URL, "hissrv": his.URL, "rulesrv": rul.URL},
 			Now:      func() time.Time { return time.Now().Add(time.Duration(st.offset.Load())) },
 			Bound:    bound,

@@ -16,6 +16,7 @@ import { Users } from './pages/Users';
 import { Audit } from './pages/Audit';
 import { CloudContext, FleetAlarms, FleetAudit, FleetSite, Sites, newCloud } from './pages/Fleet';
 import { authFetch } from './api/client';
+import { RemoteSite } from './pages/RemoteSite';
 
 const baseUrl = ''; // the app is served by the API's own origin
 
@@ -37,10 +38,31 @@ export interface PageDef {
 
 /** The fleet pages of the cloud hub. */
 export const fleetPages: PageDef[] = [
-  { page: 'sites', title: 'Sites', need: 'viewer', render: (r) => (r.params[0] ? <FleetSite id={r.params[0]} /> : <Sites />) },
+  {
+    page: 'sites',
+    title: 'Sites',
+    need: 'viewer',
+    render: (r) =>
+      r.params.length > 1 ? (
+        // #/sites/{site}/{page}/…: the site's own pages through the hub.
+        <RemoteSite
+          id={r.params[0]}
+          route={{ page: r.params[1], params: r.params.slice(2), query: r.query }}
+          pages={sitePages.filter((p) => remotePages.includes(p.page))}
+          fetch={authFetch(session)}
+        />
+      ) : r.params[0] ? (
+        <FleetSite id={r.params[0]} />
+      ) : (
+        <Sites />
+      ),
+  },
   { page: 'alarms', title: 'Fleet alarms', need: 'viewer', render: (r) => <FleetAlarms query={r.query} /> },
   { page: 'audit', title: 'Audit log', need: 'admin', render: () => <FleetAudit /> },
 ];
+
+/** The site pages a cloud user opens through the hub (#/sites/{site}/{page}). */
+const remotePages = ['overview', 'channels', 'instances', 'trends', 'alarms', 'rules', 'audit'];
 
 /** The site pages, in menu order, with the least role that sees each. */
 export const sitePages: PageDef[] = [

@@ -141,6 +141,12 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := waitTCP(ctx, ep.HubLeaf, 30*time.Second); err != nil { // the edge joins at once
 		return fmt.Errorf("cloud hub: %w", err)
 	}
+	// The demo site lets the hub's users in (the fleet dashboard's drill-in): its
+	// gateway trusts the hub's delegation key, as a site engineer would configure.
+	trustKey, err := hubTrustKey(ctx, ep.HubHTTP, 60*time.Second)
+	if err != nil {
+		return err
+	}
 
 	// The simulated devices of the site.
 	ep.SimControl = port("127.0.0.1:6090")
@@ -162,6 +168,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		"VOLTAGE_HTTP_ADDR=" + ep.EdgeHTTP,
 		"VOLTAGE_NATS_URL=nats://" + ep.EdgeNATS,
 		"VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://" + ep.SiteID + ":" + sitePassword + "@" + ep.HubLeaf,
+		"VOLTAGE_CLOUD_TRUST_KEY=" + trustKey,
 	}
 	// Every service gets its DESIGN §9 port where it is free; the appliance runs those it has.
 	for name, def := range service.DefaultAddrs {
@@ -186,7 +193,7 @@ VoltageEMS dev stack is running (Ctrl-C stops it):
   cloud hub        http://%s/   fleet dashboard and API;  nats://%s (clients)  nats-leaf://%s (sites)
   edge appliance   http://%s/status   nats://%s
 %s  voltsim control  http://%s/channels
-Site HMI: http://%s/   Fleet dashboard: http://%s/
+Site HMI: http://%s/   Fleet dashboard: http://%s/ (the site's pages through the hub: #/sites/%s/overview)
 The user admin has the password %s on the site and the cloud (kept in %s).
 In another shell:
   export VOLTAGE_REDIS_URL=%s
@@ -195,7 +202,7 @@ In another shell:
   nats sub -s nats://%s 'ems.>'     (site heartbeats arriving at the hub)
 
 `, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, services.String(), ep.SimControl,
-		ep.Services["apigateway"], ep.HubHTTP,
+		ep.Services["apigateway"], ep.HubHTTP, ep.SiteID,
 		adminPassword, filepath.Join(state, "admin-password"), ep.RedisURL, ep.HubNATS)
 	if o.ready != nil {
 		o.ready(ep)
@@ -324,6 +331,38 @@ func edgeServices(ctx context.Context, edgeHTTP string, timeout time.Duration) (
 		case <-ctx.Done():
 			return nil, errStopped
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// hubTrustKey reads the cloud hub's delegation key (GET /trust-key), waiting while
+// the hub opens its stores (503).
+func hubTrustKey(ctx context.Context, hubHTTP string, timeout time.Duration) (string, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		var body struct {
+			PublicKey string `json:"public_key"`
+		}
+		resp, err := client.Get("http://" + hubHTTP + "/trust-key")
+		if err == nil {
+			if resp.StatusCode == http.StatusOK {
+				err = json.NewDecoder(resp.Body).Decode(&body)
+			} else {
+				err = fmt.Errorf("answered %s", resp.Status)
+			}
+			resp.Body.Close()
+			if err == nil && body.PublicKey != "" {
+				return body.PublicKey, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("cloud hub http://%s/trust-key: no key within %s: %v", hubHTTP, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", errStopped
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

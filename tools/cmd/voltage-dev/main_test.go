@@ -164,8 +164,16 @@ func TestDevStackRunsTheDemoSite(t *testing.T) {
 		t.Fatalf("the simulated PV inverter did not receive the cloud's setpoint: %d %s", code, body)
 	}
 	if code, body := apiCall(t, cloud, ctoken, "POST", "/sites/demo-site/commands",
-		`{"channel":2,"type":"A","point":1,"value":-20}`, &reply); code != 200 || reply.Result.Status != "rejected" {
+		`{"channel":2,"type":"C","point":1,"value":1}`, &reply); code != 200 || reply.Result.Status != "rejected" {
 		t.Fatalf("a command outside the allow-list: %d %s", code, body)
+	}
+	// The site's own API through the hub (the fleet dashboard's drill-in): the site
+	// trusts the dev hub's delegation key.
+	var remote struct {
+		Points []struct{ Point uint32 } `json:"points"`
+	}
+	if code, body := apiCall(t, cloud, ctoken, "GET", "/sites/demo-site/api/points?pattern=2:T:*", "", &remote); code != 200 || len(remote.Points) == 0 {
+		t.Fatalf("the site's API through the hub: %d %.300s", code, body)
 	}
 
 	cancel()

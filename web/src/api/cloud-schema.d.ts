@@ -1,4 +1,4 @@
-// cloud-openapi.json sha256 13c36f8221db6456693e339201574f31582c65104f8b0975da679dcda3c7b608
+// cloud-openapi.json sha256 632666061983f873e96ffff9eb0229d61541523dd8cf7d6f7355f9942b481827
 // Generated from openapi/cloud-openapi.json by web/scripts/gen.mjs (go tool task web). Do not edit.
 export interface paths {
     "/alarms": {
@@ -141,6 +141,42 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/sites/{site}/api/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Call the site's own API (its gateway) through the hub
+         * @description The request goes to the site's gateway across the leaf link (ems.{site}.down.api) with a delegation token the hub signs for you (your user as cloud:{user}, your cloud role); the answer is the gateway's, as its own OpenAPI document describes it, except that the site refusing the delegation is a 403 (a 401 always means your cloud token). The site must trust this hub (GET /trust-key, apigateway.yaml cloud_trust) and checks the role of the operation itself. Bodies up to 1 MiB less 16 KiB each way, 10 s. 503 when the site is not connected, 504 when it did not answer in time. WebSocket (/ws) is not proxied.
+         */
+        get: operations["siteAPIGet"];
+        /**
+         * Call the site's own API (its gateway) through the hub
+         * @description The request goes to the site's gateway across the leaf link (ems.{site}.down.api) with a delegation token the hub signs for you (your user as cloud:{user}, your cloud role); the answer is the gateway's, as its own OpenAPI document describes it, except that the site refusing the delegation is a 403 (a 401 always means your cloud token). The site must trust this hub (GET /trust-key, apigateway.yaml cloud_trust) and checks the role of the operation itself. Bodies up to 1 MiB less 16 KiB each way, 10 s. 503 when the site is not connected, 504 when it did not answer in time. WebSocket (/ws) is not proxied.
+         */
+        put: operations["siteAPIPut"];
+        /**
+         * Call the site's own API (its gateway) through the hub
+         * @description The request goes to the site's gateway across the leaf link (ems.{site}.down.api) with a delegation token the hub signs for you (your user as cloud:{user}, your cloud role); the answer is the gateway's, as its own OpenAPI document describes it, except that the site refusing the delegation is a 403 (a 401 always means your cloud token). The site must trust this hub (GET /trust-key, apigateway.yaml cloud_trust) and checks the role of the operation itself. Bodies up to 1 MiB less 16 KiB each way, 10 s. 503 when the site is not connected, 504 when it did not answer in time. WebSocket (/ws) is not proxied.
+         */
+        post: operations["siteAPIPost"];
+        /**
+         * Call the site's own API (its gateway) through the hub
+         * @description The request goes to the site's gateway across the leaf link (ems.{site}.down.api) with a delegation token the hub signs for you (your user as cloud:{user}, your cloud role); the answer is the gateway's, as its own OpenAPI document describes it, except that the site refusing the delegation is a 403 (a 401 always means your cloud token). The site must trust this hub (GET /trust-key, apigateway.yaml cloud_trust) and checks the role of the operation itself. Bodies up to 1 MiB less 16 KiB each way, 10 s. 503 when the site is not connected, 504 when it did not answer in time. WebSocket (/ws) is not proxied.
+         */
+        delete: operations["siteAPIDelete"];
+        options?: never;
+        head?: never;
+        /**
+         * Call the site's own API (its gateway) through the hub
+         * @description The request goes to the site's gateway across the leaf link (ems.{site}.down.api) with a delegation token the hub signs for you (your user as cloud:{user}, your cloud role); the answer is the gateway's, as its own OpenAPI document describes it, except that the site refusing the delegation is a 403 (a 401 always means your cloud token). The site must trust this hub (GET /trust-key, apigateway.yaml cloud_trust) and checks the role of the operation itself. Bodies up to 1 MiB less 16 KiB each way, 10 s. 503 when the site is not connected, 504 when it did not answer in time. WebSocket (/ws) is not proxied.
+         */
+        patch: operations["siteAPIPatch"];
         trace?: never;
     };
     "/sites/{site}/commands": {
@@ -409,6 +445,8 @@ export interface components {
             /** @description the last heartbeat the site sent */
             heartbeat?: components["schemas"]["Status"];
             id: string;
+            /** @description power, PV, grid, energy today and SOC, from the points cloud.yaml key_figures names */
+            key_figures?: components["schemas"]["SiteKeyFigures"];
             /**
              * Format: int64
              * @description Unix ms of the last heartbeat
@@ -432,6 +470,43 @@ export interface components {
             /** @description the edge appliance's version */
             version?: string;
         };
+        SiteKeyFigures: {
+            /**
+             * @description counter: the increase of an energy counter point; integrated: the power point integrated at the hub
+             * @enum {string}
+             */
+            energy_source?: "counter" | "integrated";
+            /**
+             * Format: double
+             * @description energy since the site's local midnight in kWh
+             */
+            energy_today_kwh?: number;
+            /**
+             * Format: double
+             * @description grid power in kW, positive = import
+             */
+            grid_kw?: number;
+            /**
+             * Format: double
+             * @description site power (consumption) in kW
+             */
+            power_kw?: number;
+            /**
+             * Format: double
+             * @description PV power in kW
+             */
+            pv_kw?: number;
+            /**
+             * Format: double
+             * @description battery state of charge in %
+             */
+            soc?: number;
+            /**
+             * Format: int64
+             * @description Unix ms of the newest value the figures come from
+             */
+            ts?: number;
+        };
         SiteSummary: {
             /** Format: int64 */
             active_alarms: number;
@@ -447,6 +522,8 @@ export interface components {
              */
             first_seen?: number;
             id: string;
+            /** @description power, PV, grid, energy today and SOC, from the points cloud.yaml key_figures names */
+            key_figures?: components["schemas"]["SiteKeyFigures"];
             /**
              * Format: int64
              * @description Unix ms of the last heartbeat
@@ -1013,6 +1090,361 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ErrorModel"];
                 };
+            };
+        };
+    };
+    siteAPIGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                site: string;
+                /** @description the gateway path without its leading '/', e.g. points or alarms/active */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description no or an invalid cloud access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not in your scope, refuses the hub's delegation (cloud_trust), or your role there does not allow the operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such site */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site's answer was unreadable or too large */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not connected or does not serve its API to the hub */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site gateway's answer */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    siteAPIPut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                site: string;
+                /** @description the gateway path without its leading '/', e.g. points or alarms/active */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description no or an invalid cloud access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not in your scope, refuses the hub's delegation (cloud_trust), or your role there does not allow the operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such site */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site's answer was unreadable or too large */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not connected or does not serve its API to the hub */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site gateway's answer */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    siteAPIPost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                site: string;
+                /** @description the gateway path without its leading '/', e.g. points or alarms/active */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description no or an invalid cloud access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not in your scope, refuses the hub's delegation (cloud_trust), or your role there does not allow the operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such site */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site's answer was unreadable or too large */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not connected or does not serve its API to the hub */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site gateway's answer */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    siteAPIDelete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                site: string;
+                /** @description the gateway path without its leading '/', e.g. points or alarms/active */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description no or an invalid cloud access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not in your scope, refuses the hub's delegation (cloud_trust), or your role there does not allow the operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such site */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site's answer was unreadable or too large */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not connected or does not serve its API to the hub */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site gateway's answer */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    siteAPIPatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                site: string;
+                /** @description the gateway path without its leading '/', e.g. points or alarms/active */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description no or an invalid cloud access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not in your scope, refuses the hub's delegation (cloud_trust), or your role there does not allow the operation */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such site */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site's answer was unreadable or too large */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site is not connected or does not serve its API to the hub */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the site gateway's answer */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

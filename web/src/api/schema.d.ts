@@ -1,4 +1,4 @@
-// openapi.json sha256 00d9a26aba795ecea3d0d90ec0da2d741390370afe1b67b4e26f35223afc5345
+// openapi.json sha256 b174ee31881c9d224ffbdbb9938bc2c87daa9d5817f65da083f2f85fbabe2343
 // Generated from openapi/openapi.json by web/scripts/gen.mjs (go tool task web). Do not edit.
 export interface paths {
     "/alarm-rules": {
@@ -353,6 +353,26 @@ export interface paths {
          * @description Sets enabled: true for the channel in comsrv/channels.yaml, keeping the rest of the file, and applies it. Refused (422) when the site folder does not load with the change; the file is then left as it was. Recorded in audit:log by comsrv.
          */
         post: operations["enableChannel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/channels/{channel}/points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A channel's points: name, unit, limits and live value
+         * @description The point tables of the channel as the site folder defines them, each with its realtime value, quality and timestamp (value null and quality missing for a point never read).
+         */
+        get: operations["channelPoints"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1084,6 +1104,37 @@ export interface components {
             /** Format: int64 */
             order: number;
             stateful: boolean;
+        };
+        ChannelPoint: {
+            /** @description controls: momentary, latching or pulse */
+            control_type?: string;
+            /** @description type of the engineering value as written in the table (bool, int, float, …) */
+            data_type?: string;
+            description?: string;
+            /**
+             * Format: double
+             * @description adjustments: the greatest value comsrv accepts
+             */
+            max?: number;
+            /**
+             * Format: double
+             * @description adjustments: the least value comsrv accepts
+             */
+            min?: number;
+            /** @description signal_name of the point table */
+            name: string;
+            /**
+             * Format: double
+             * @description adjustments: the step of the value
+             */
+            step?: number;
+            unit?: string;
+        };
+        ChannelPointsOutputBody: {
+            /** Format: int32 */
+            channel: number;
+            /** @description in the order of the point tables: T, S, C, A */
+            points: components["schemas"]["ChannelPoint"][] | null;
         };
         ChannelRuntime: {
             enabled: boolean;
@@ -3119,6 +3170,76 @@ export interface operations {
             };
             /** @description Bad Gateway */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    channelPoints: {
+        parameters: {
+            query?: {
+                /** @description only points of this type */
+                type?: "T" | "S" | "C" | "A" | "";
+            };
+            header?: never;
+            path: {
+                channel: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelPointsOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,19 +4,11 @@
 import type { Alarm } from './alarms';
 import type { components } from '../api/cloud-schema';
 
-/**
- * SiteSummary is the hub's, plus the key figures the hub does not report yet
- * (docs/web.md): the sites page shows their columns once a site has them.
- */
-export type SiteSummary = components['schemas']['SiteSummary'] & { key_figures?: KeyFigures };
+/** SiteSummary is the hub's: status, and key_figures once the site sent one of their points. */
+export type SiteSummary = components['schemas']['SiteSummary'];
 
-export interface KeyFigures {
-  power_kw?: number | null; // site consumption
-  pv_kw?: number | null;
-  grid_kw?: number | null;
-  energy_today_kwh?: number | null;
-  soc?: number | null;
-}
+/** KeyFigures are a site's power, PV, grid, energy today and SOC, computed at the hub. */
+export type KeyFigures = components['schemas']['SiteKeyFigures'];
 
 export type SiteValue = components['schemas']['Value'];
 

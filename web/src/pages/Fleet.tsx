@@ -73,7 +73,10 @@ export function Sites() {
               {l.map((s) => (
                 <tr key={s.id} data-testid={`site-${s.id}`}>
                   <td>
-                    <a href={`#/sites/${encodeURIComponent(s.id)}`}>{s.name || s.id}</a>
+                    <a href={`#/sites/${encodeURIComponent(s.id)}`}>{s.name || s.id}</a>{' '}
+                    <a class="open-site" href={`#/sites/${encodeURIComponent(s.id)}/overview`} data-testid={`open-${s.id}`} title="The site's own pages, through the hub">
+                      pages →
+                    </a>
                   </td>
                   <td>
                     <span class={`link-state ${s.online ? 'st-up' : 'st-down'}`}>{s.online ? 'online' : 'offline'}</span>
@@ -229,6 +232,11 @@ export function FleetSite({ id }: { id: string }) {
                 </p>
                 <p>
                   <a href={`#/alarms?site=${encodeURIComponent(s.id)}`}>Alarms of this site →</a>
+                </p>
+                <p>
+                  <a href={`#/sites/${encodeURIComponent(s.id)}/overview`} data-testid="open-site">
+                    The site's own pages →
+                  </a>
                 </p>
               </section>
             </div>

@@ -9,7 +9,7 @@ import type { Role } from '../lib/roles';
 /** Site is what a site's pages talk to: the gateway itself, or a site through the cloud. */
 export interface Site {
   api: Api;
-  live: Live | null; // null: no push (pages poll)
+  live: Pick<Live, 'subscribe'> | null; // the WebSocket, or a Poller (lib/poll.ts) where there is none
   role: Role;
   user: string;
   base: string; // hash prefix of this site's pages ("#/" or "#/fleet/sites/x/")
