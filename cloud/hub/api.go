@@ -2,15 +2,11 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/voltageems/voltage/shared/auth"
+	"github.com/voltageems/voltage/shared/httpapi"
 )
 
 // APIVersion is the version of the cloud API in its spec. It changes when the API
@@ -91,7 +88,7 @@ func (h *hub) newAPI(ctx context.Context) (http.Handler, error) {
 		return nil, fmt.Errorf("create the first admin: %w", err)
 	}
 	r := chi.NewRouter()
-	r.Use(a.accessLog, securityHeaders)
+	r.Use(httpapi.AccessLog(a.log, nil), httpapi.SecurityHeaders(false))
 	a.mount(r)
 	mountWebUI(r)
 	return r, nil
@@ -119,21 +116,7 @@ func (a *api) mount(r chi.Router) huma.API {
 	a.registerAudit(hapi)
 	a.mountProxy(r, hapi)
 
-	var spec31, spec30 []byte
-	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		if spec31 == nil {
-			spec31, _ = json.Marshal(hapi.OpenAPI())
-		}
-		w.Header().Set("Content-Type", "application/openapi+json")
-		_, _ = w.Write(spec31)
-	})
-	r.Get("/openapi-3.0.json", func(w http.ResponseWriter, _ *http.Request) {
-		if spec30 == nil {
-			spec30, _ = hapi.OpenAPI().Downgrade()
-		}
-		w.Header().Set("Content-Type", "application/openapi+json")
-		_, _ = w.Write(spec30)
-	})
+	httpapi.ServeSpecs(r.Get, hapi.OpenAPI())
 	return hapi
 }
 
@@ -196,8 +179,8 @@ func (a *api) authorize(hapi huma.API) func(huma.Context, func(huma.Context)) {
 			_ = huma.WriteErr(hapi, ctx, http.StatusServiceUnavailable, "cannot check the token now; try again")
 			return
 		}
-		if info := requestInfoFrom(ctx.Context()); info != nil {
-			info.user = p.User
+		if info := httpapi.RequestInfoFrom(ctx.Context()); info != nil {
+			info.User = p.User
 		}
 		if p.Role < need {
 			_ = huma.WriteErr(hapi, ctx, http.StatusForbidden, "this operation needs the role "+need.String()+"; you are "+p.Role.String())
@@ -205,77 +188,4 @@ func (a *api) authorize(hapi huma.API) func(huma.Context, func(huma.Context)) {
 		}
 		next(huma.WithValue(ctx, principalKey{}, principal{Principal: p, user: u}))
 	}
-}
-
-// requestInfo travels in the request context so the access log learns the user.
-type requestInfo struct {
-	id   string
-	user string
-}
-
-type requestInfoKey struct{}
-
-func requestInfoFrom(ctx context.Context) *requestInfo {
-	i, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
-	return i
-}
-
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// accessLog gives every request an id (the client's X-Request-Id when it is sane)
-// and logs it when it ends.
-func (a *api) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
-			b := make([]byte, 8)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
-		}
-		w.Header().Set("X-Request-Id", id)
-		info := &requestInfo{id: id}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
-		lvl := slog.LevelInfo
-		if sw.status >= 500 {
-			lvl = slog.LevelWarn
-		}
-		a.log.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"ms", time.Since(start).Milliseconds(), "user", info.user, "remote", r.RemoteAddr, "request_id", id)
-	})
-}
-
-// securityHeaders are set on every answer: an API answer is never framed, sniffed,
-// cached or allowed to load anything.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/voltageems/voltage/shared/auth"
+	"github.com/voltageems/voltage/shared/httpapi"
 	"github.com/voltageems/voltage/shared/subjects"
 	"github.com/voltageems/voltage/shared/uplink"
 )
@@ -139,9 +140,9 @@ func (a *api) proxy(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusServiceUnavailable, "cannot check the token now; try again")
 		return
 	}
-	info := requestInfoFrom(r.Context())
+	info := httpapi.RequestInfoFrom(r.Context())
 	if info != nil {
-		info.user = p.User
+		info.User = p.User
 	}
 	if !u.CoversSite(site) {
 		writeProblem(w, http.StatusForbidden, "site "+site+" is not in your scope")
@@ -183,7 +184,7 @@ func (a *api) proxy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if info != nil {
-		m.Header.Set("X-Request-Id", info.id)
+		m.Header.Set("X-Request-Id", info.ID)
 	}
 	reply, err := a.h.proxyRequest(r.Context(), site, m)
 	status := 0

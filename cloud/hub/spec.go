@@ -1,12 +1,11 @@
 package hub
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/voltageems/voltage/shared/httpapi"
 )
 
 //go:generate go run ../cmd/voltage-cloud-spec -out ../../openapi
@@ -22,29 +21,5 @@ const (
 // described, never called.
 func Spec() (v31, v30 []byte, err error) {
 	a := &api{log: slog.New(slog.DiscardHandler)}
-	hapi := a.mount(chi.NewRouter())
-	b31, err := json.Marshal(hapi.OpenAPI())
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode OpenAPI 3.1: %w", err)
-	}
-	b30, err := hapi.OpenAPI().Downgrade()
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode OpenAPI 3.0: %w", err)
-	}
-	if v31, err = indent(b31); err != nil {
-		return nil, nil, err
-	}
-	if v30, err = indent(b30); err != nil {
-		return nil, nil, err
-	}
-	return v31, v30, nil
-}
-
-func indent(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		return nil, fmt.Errorf("indent spec: %w", err)
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes(), nil
+	return httpapi.SpecDocuments(a.mount(chi.NewRouter()).OpenAPI())
 }

@@ -2,23 +2,18 @@ package apigateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 	"github.com/go-chi/chi/v5"
 
+	"github.com/voltageems/voltage/shared/httpapi"
 	"github.com/voltageems/voltage/shared/obs"
 	"github.com/voltageems/voltage/shared/service"
 )
@@ -38,7 +33,8 @@ const roleExtension = "x-voltage-role"
 // headers, CORS and body limits.
 func (s *server) handler(o *obs.Server) http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.accessLog, securityHeaders(s.set.TLS.CertFile != ""), s.cors)
+	r.Use(httpapi.AccessLog(s.log, func(status int) { s.metrics.requests.WithLabelValues(strconv.Itoa(status/100) + "xx").Inc() }),
+		httpapi.SecurityHeaders(s.set.TLS.CertFile != ""), s.cors)
 	if o != nil {
 		oh := o.Handler()
 		r.Get("/healthz", oh.ServeHTTP)
@@ -77,21 +73,7 @@ func (s *server) newAPI(r chi.Router) huma.API {
 	api.UseMiddleware(s.authorize(api))
 	s.register(api)
 
-	var spec31, spec30 []byte
-	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		if spec31 == nil {
-			spec31, _ = json.Marshal(api.OpenAPI())
-		}
-		w.Header().Set("Content-Type", "application/openapi+json")
-		_, _ = w.Write(spec31)
-	})
-	r.Get("/openapi-3.0.json", func(w http.ResponseWriter, _ *http.Request) {
-		if spec30 == nil {
-			spec30, _ = api.OpenAPI().Downgrade()
-		}
-		w.Header().Set("Content-Type", "application/openapi+json")
-		_, _ = w.Write(spec30)
-	})
+	httpapi.ServeSpecs(r.Get, api.OpenAPI())
 	return api
 }
 
@@ -164,104 +146,14 @@ func (s *server) authorize(api huma.API) func(huma.Context, func(huma.Context)) 
 			_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "cannot check the token now; try again")
 			return
 		}
-		if info := requestInfoFrom(ctx.Context()); info != nil {
-			info.user = p.User
+		if info := httpapi.RequestInfoFrom(ctx.Context()); info != nil {
+			info.User = p.User
 		}
 		if p.Role < need {
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "this operation needs the role "+need.String()+"; you are "+p.Role.String())
 			return
 		}
 		next(huma.WithValue(ctx, principalKey{}, p))
-	}
-}
-
-// requestInfo travels in the request context so the access log learns the user.
-type requestInfo struct {
-	id   string
-	user string
-}
-
-type requestInfoKey struct{}
-
-func requestInfoFrom(ctx context.Context) *requestInfo {
-	i, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
-	return i
-}
-
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-// statusWriter remembers the status of an answer for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection (WebSocket upgrade).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// accessLog gives every request an id (the client's X-Request-Id when it is sane)
-// and logs it when it ends.
-func (s *server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
-			b := make([]byte, 8)
-			_, _ = rand.Read(b)
-			id = hex.EncodeToString(b)
-		}
-		w.Header().Set("X-Request-Id", id)
-		info := &requestInfo{id: id}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
-		s.metrics.requests.WithLabelValues(strconv.Itoa(sw.status/100) + "xx").Inc()
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
-			return
-		}
-		lvl := slog.LevelInfo
-		if sw.status >= 500 {
-			lvl = slog.LevelWarn
-		}
-		s.log.Log(r.Context(), lvl, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"bytes", sw.bytes, "ms", time.Since(start).Milliseconds(), "user", info.user,
-			"remote", r.RemoteAddr, "request_id", id)
-	})
-}
-
-// securityHeaders are set on every answer: an API answer is never framed, sniffed,
-// cached or allowed to load anything.
-func securityHeaders(tlsOn bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := w.Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "no-referrer")
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-			h.Set("Cross-Origin-Resource-Policy", "same-origin")
-			h.Set("Cache-Control", "no-store")
-			if tlsOn {
-				h.Set("Strict-Transport-Security", "max-age=31536000")
-			}
-			next.ServeHTTP(w, r)
-		})
 	}
 }
 
