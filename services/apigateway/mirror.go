@@ -129,7 +129,7 @@ func (m *mirror) run(ctx context.Context) {
 	statestore.Subscribe(ctx, m.rdb, names, m.log, up, func(ev statestore.Event) bool {
 		select {
 		case <-refresh.C:
-			if m.synced.Load() && !ev.Resync {
+			if !ev.Resync { // also retries a reload that failed while subscribed
 				m.setSynced(m.reload(ctx))
 			}
 		default:
