@@ -786,15 +786,16 @@ func (c *wsClient) writeLoop(ctx context.Context) {
 }
 
 // write sends one frame within the write timeout; a client that cannot take it
-// is dropped.
+// is dropped. The timer drops it itself, so the reason is "slow" whatever the
+// connection does next (a write cut short also ends the read loop, which would
+// otherwise call it a normal close).
 func (c *wsClient) write(ctx context.Context, b []byte) bool {
-	wctx, cancel := context.WithTimeout(ctx, c.s.set.wsWrite)
-	err := c.conn.Write(wctx, websocket.MessageText, b)
-	cancel()
+	slow := time.AfterFunc(c.s.set.wsWrite, func() {
+		c.drop("slow", "slow consumer: a frame did not leave within "+c.s.set.wsWrite.String())
+	})
+	err := c.conn.Write(ctx, websocket.MessageText, b) // the drop cancels ctx, which aborts the write
+	slow.Stop()
 	if err != nil {
-		if ctx.Err() == nil {
-			c.drop("slow", "slow consumer: a frame did not leave within "+c.s.set.wsWrite.String())
-		}
 		return false
 	}
 	c.s.metrics.wsFrames.Inc()
