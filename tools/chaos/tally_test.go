@@ -1,0 +1,107 @@
+package chaos
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voltageems/voltage/shared/config"
+)
+
+func TestTallyCountsLossDuplicatesAndAckedLoss(t *testing.T) {
+	// Produced 101…110. The stream lost 103 (never read: the outage) and holds 105
+	// twice (read again after a reconnect). History holds 105 twice as well (not
+	// delivered twice), misses 107 (a loss), and holds 109 three times (one copy
+	// delivered twice). The cloud holds 110, which the stream no longer holds:
+	// Redis lost an acknowledged write.
+	counts := map[string]Counts{
+		"redis":   {101: 1, 102: 1, 104: 1, 105: 2, 106: 1, 107: 1, 108: 1, 109: 2},
+		"history": {101: 1, 102: 1, 104: 1, 105: 2, 106: 1, 108: 1, 109: 3},
+		"cloud":   {101: 1, 102: 1, 104: 1, 105: 2, 106: 1, 107: 1, 108: 1, 109: 2, 110: 1},
+		"mqtt":    {},
+	}
+	rec := map[string]time.Duration{"redis": time.Second, "history": 2 * time.Second}
+	sinks, acked := tally([]string{"redis", "history", "cloud", "mqtt"}, counts, rec, 100, 10)
+	want := []SinkResult{
+		{Sink: "redis", Got: 8, Duplicates: 2, Missing: 2, LostVsRedis: 0, Recovery: time.Second},
+		{Sink: "history", Got: 7, Duplicates: 3, DupVsRedis: 1, Missing: 3, LostVsRedis: 1, Recovery: 2 * time.Second},
+		{Sink: "cloud", Got: 9, Duplicates: 2, Missing: 1, LostVsRedis: 0, Recovery: -1},
+		{Sink: "mqtt", Got: 0, Missing: 10, LostVsRedis: 8, Recovery: -1},
+	}
+	if len(sinks) != len(want) {
+		t.Fatalf("got %d sinks", len(sinks))
+	}
+	for i := range want {
+		if sinks[i] != want[i] {
+			t.Errorf("%s: got %+v, want %+v", want[i].Sink, sinks[i], want[i])
+		}
+	}
+	if acked != 1 {
+		t.Errorf("acked lost %d, want 1 (110)", acked)
+	}
+	r := Result{Sinks: sinks, AckedLost: acked}
+	if r.Lost() != 2 { // history's 107 and Redis's 110; MQTT is not durable at the subscriber
+		t.Errorf("Lost() = %d, want 2", r.Lost())
+	}
+	var table strings.Builder
+	WriteTable(&table, []Result{{Scenario: "x", Produced: 10, Sinks: sinks, AckedLost: acked}})
+	if !strings.Contains(table.String(), "7 (+3 dup, 1 delivered twice)") || !strings.Contains(table.String(), "never") {
+		t.Errorf("table:\n%s", table.String())
+	}
+}
+
+func TestCountsKeepOnlyCountedValues(t *testing.T) {
+	c := Counts{}
+	for _, v := range []float64{0, -3, 2.5, 230.4, 7, 7, 7.0000001, 1e9} {
+		c.add(v)
+	}
+	if len(c) != 2 || c[7] != 3 || c[1_000_000_000] != 1 {
+		t.Errorf("counts %v", c)
+	}
+}
+
+func TestPrepareSiteMakesAValidChaosSite(t *testing.T) {
+	dst, err := PrepareSite(filepath.Join(repoRoot(t), "config"), t.TempDir(), "tcp://127.0.0.1:1", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := config.Load(dst)
+	if err != nil {
+		t.Fatalf("the chaos site does not load: %v", err)
+	}
+	if site.Site.Site.ID == "" {
+		t.Error("no site id")
+	}
+	chans, _ := os.ReadFile(filepath.Join(dst, "comsrv", "channels.yaml"))
+	if strings.Count(string(chans), "poll_interval_ms: 100,") != 1 || strings.Contains(string(chans), "port: 150") {
+		t.Errorf("channels.yaml: the counter channel polls every 100 ms, every device on a free port:\n%s", chans)
+	}
+	ns, _ := os.ReadFile(filepath.Join(dst, "netsrv", "netsrv.yaml"))
+	if !strings.Contains(string(ns), "enabled: true\n    broker: tcp://127.0.0.1:1") {
+		t.Errorf("netsrv.yaml: the local MQTT link is not enabled towards the test broker:\n%.600s", ns)
+	}
+}
+
+func TestPrepareSiteRefusesADemoSiteItDoesNotKnow(t *testing.T) {
+	src := t.TempDir()
+	if err := writeFile(filepath.Join(src, "comsrv", "channels.yaml"), "channels: []\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PrepareSite(src, t.TempDir(), "tcp://127.0.0.1:1", 100); err == nil || !strings.Contains(err.Error(), "update tools/chaos") {
+		t.Errorf("want an error naming what changed, got %v", err)
+	}
+}
+
+func TestScenarioByName(t *testing.T) {
+	for _, s := range Scenarios {
+		got, ok := ScenarioByName(s.Name)
+		if !ok || got.Name != s.Name || got.Inject == nil || got.Restore == nil || got.About == "" {
+			t.Errorf("scenario %s incomplete", s.Name)
+		}
+	}
+	if _, ok := ScenarioByName("nope"); ok {
+		t.Error("unknown scenario found")
+	}
+}
