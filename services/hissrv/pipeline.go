@@ -76,7 +76,7 @@ func (p *pipeline) run(ctx context.Context) {
 			if readFailures == 0 { // once per outage
 				p.log.Warn("reading the change stream failed; retrying until Redis answers", "err", err)
 			}
-			p.pause(ctx, readFailures)
+			p.wait(ctx, p.backoffUpTo(readFailures, redisRetryMax))
 			readFailures++
 			continue
 		}
@@ -162,7 +162,7 @@ func (p *pipeline) ack(ctx context.Context, ids []string) {
 		// Not acknowledged: the entries come again after a restart and are
 		// recognised as repeats by the backend.
 		p.log.Warn("acknowledging failed; retrying", "err", err)
-		p.pause(ctx, attempt)
+		p.wait(ctx, p.backoffUpTo(attempt, redisRetryMax))
 	}
 }
 
@@ -334,17 +334,32 @@ func (p *pipeline) waitRetry(ctx context.Context, attempt int) {
 // backlogEvery is how often the backlog is measured while a backend is down.
 const backlogEvery = 500 * time.Millisecond
 
-func (p *pipeline) backoffFor(attempt int) time.Duration {
+// redisRetryMax caps the pause between reads of the change stream while Redis is
+// away. Redis is the site's own state store and the backlog waits in it, so
+// taking it up promptly matters more than sparing it retries (the backend's cap,
+// p.backoff, can be much longer).
+const redisRetryMax = 2 * time.Second
+
+func (p *pipeline) backoffFor(attempt int) time.Duration { return p.backoffUpTo(attempt, p.backoff) }
+
+// backoffUpTo is the pause before retry attempt: exponential from minPause,
+// capped at limit, with jitter.
+func (p *pipeline) backoffUpTo(attempt int, limit time.Duration) time.Duration {
 	d := p.minPause << min(attempt, 16)
-	if d > p.backoff || d <= 0 {
-		d = p.backoff
+	if d > limit || d <= 0 {
+		d = limit
 	}
 	return d/2 + rand.N(d/2+1)
 }
 
 // pause waits a capped exponential backoff with jitter; false when ctx ended.
 func (p *pipeline) pause(ctx context.Context, attempt int) bool {
-	t := time.NewTimer(p.backoffFor(attempt))
+	return p.wait(ctx, p.backoffFor(attempt))
+}
+
+// wait waits d; false when ctx ended.
+func (p *pipeline) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
