@@ -102,6 +102,16 @@ func waitUntil(timeout time.Duration, cond func() bool, stop func() error) error
 // any socket bound to port 0, one outside the range never is.
 func ReservedPort(t testing.TB) int {
 	t.Helper()
+	port, err := PortBelowEphemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// PortBelowEphemeral is ReservedPort for programs that are not tests (the dev
+// stack, the chaos suite), which also pick ports that their processes bind later.
+func PortBelowEphemeral() (int, error) {
 	low := 32768 // Linux's default start of the ephemeral range
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
@@ -112,7 +122,7 @@ func ReservedPort(t testing.TB) int {
 	}
 	const first = 10000
 	if low <= first+100 {
-		return FreePort(t) // no room below the range: the best FreePort can do
+		return freePort() // no room below the range: the best FreePort can do
 	}
 	start := first + rand.IntN(low-first)
 	for i := range low - first {
@@ -122,8 +132,7 @@ func ReservedPort(t testing.TB) int {
 			continue
 		}
 		_ = l.Close()
-		return port
+		return port, nil
 	}
-	t.Fatalf("no free port between %d and %d", first, low)
-	return 0
+	return 0, fmt.Errorf("no free port between %d and %d", first, low)
 }

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/voltageems/voltage/shared/service"
+	"github.com/voltageems/voltage/shared/testharness"
 )
 
 // Counter is the point the producer counts on: channel 1 (the demo PV inverter,
@@ -83,6 +84,17 @@ type Proc struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+	tail []string // its last lines of output, for a failure message
+}
+
+// procTailLines is how much of a process's output a failure message shows.
+const procTailLines = 15
+
+// Tail is the process's last lines of output.
+func (p *Proc) Tail() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.tail, "\n")
 }
 
 // Start builds the binaries, prepares the site and starts every process.
@@ -131,7 +143,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	if err := waitTCP(ctx, s.RedisAddr, 10*time.Second); err != nil {
-		return nil, fmt.Errorf("redis-server: %w", err)
+		return nil, fmt.Errorf("redis-server: %w; its last output:\n%s", err, s.procs["redis"].Tail())
 	}
 
 	s.MQTTAddr = freeAddr()
@@ -144,7 +156,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	if err := waitTCP(ctx, s.MQTTAddr, 10*time.Second); err != nil {
-		return nil, fmt.Errorf("mosquitto: %w", err)
+		return nil, fmt.Errorf("mosquitto: %w; its last output:\n%s", err, s.procs["mosquitto"].Tail())
 	}
 
 	if s.SiteDir, err = PrepareSite(filepath.Join(o.Root, "config"), filepath.Join(state, "site"), "tcp://"+s.MQTTAddr, o.PollMS); err != nil {
@@ -184,7 +196,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	if err := waitTCP(ctx, s.SimControl, 20*time.Second); err != nil {
-		return nil, fmt.Errorf("voltsim: %w", err)
+		return nil, fmt.Errorf("voltsim: %w; its last output:\n%s", err, s.procs["voltsim"].Tail())
 	}
 
 	// The edge's leaf link runs through a proxy the suite can cut.
@@ -266,6 +278,12 @@ func (s *Stack) startProc(p *Proc) error {
 			s.outMu.Lock()
 			fmt.Fprintf(s.out, "%-9s| %s\n", p.Name, sc.Text())
 			s.outMu.Unlock()
+			p.mu.Lock()
+			p.tail = append(p.tail, sc.Text())
+			if len(p.tail) > procTailLines {
+				p.tail = p.tail[len(p.tail)-procTailLines:]
+			}
+			p.mu.Unlock()
 		}
 		_ = cmd.Wait()
 		close(done)
@@ -441,13 +459,14 @@ func lookPath(name string, dirs ...string) (string, error) {
 	return "", fmt.Errorf("%s not found", name)
 }
 
+// freeAddr is a free loopback address for a process started later: below the
+// ephemeral range, so no client socket of a busy machine takes it meanwhile.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testharness.PortBelowEphemeral()
 	if err != nil {
 		return "127.0.0.1:0"
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 func port(addr string) string {

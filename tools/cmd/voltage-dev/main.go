@@ -31,6 +31,7 @@ import (
 
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/service"
+	"github.com/voltageems/voltage/shared/testharness"
 )
 
 func main() {
@@ -240,13 +241,14 @@ func addrOrFree(addr string) string {
 	return freeAddr()
 }
 
+// freeAddr is a free loopback address for a process started later: below the
+// ephemeral range, so no client socket takes it meanwhile.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testharness.PortBelowEphemeral()
 	if err != nil {
 		return "127.0.0.1:0"
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 func portOf(addr string) int {
