@@ -2,9 +2,10 @@
 // site in one process, beside an embedded NATS server that runs under the site's own
 // JetStream domain and joins the cloud hub as a leaf node.
 //
-// It runs the services listed in services.go, the embedded server and the
-// edge↔cloud bridge (edge/bridge): the uplink of the selected changes and alarm
-// events into the JetStream stream UPLINK, the downlink commands on
+// It runs the services listed in services.go (or those of Config.Services, the
+// others then running as their own binaries: placement.go), the embedded server
+// and the edge↔cloud bridge (edge/bridge): the uplink of the selected changes and
+// alarm events into the JetStream stream UPLINK, the downlink commands on
 // ems.{site}.down.cmd and the site heartbeat on ems.{site}.up.status.
 package appliance
 
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"time"
@@ -53,15 +55,22 @@ type Config struct {
 	DataDir string
 	// HeartbeatInterval is how often the site heartbeat goes out. Default 5 s.
 	HeartbeatInterval time.Duration
+	// Services are the services run in this process (ParseServices reads them
+	// from VOLTAGE_EDGE_SERVICES); nil runs all of them, an empty list none. Each
+	// one left out runs as its own binary: the appliance expects it at its listen
+	// address, probes it for /readyz, lists it in /status and the heartbeat, and
+	// does not wait for it to start.
+	Services []string
 	// Started, when set, is called once every listener is bound, with the bound
-	// addresses (so tests and the dev stack can use port 0).
+	// addresses (so tests and the dev stack can use port 0); an external service
+	// is given at the address it is expected at.
 	Started func(Endpoints)
 }
 
 // Endpoints are where a running appliance listens.
 type Endpoints struct {
 	HTTP          net.Addr            // the appliance's own endpoints
-	Services      map[string]net.Addr // each service's own HTTP, by name
+	Services      map[string]net.Addr // each service's own HTTP, by name (external ones included)
 	NATSClientURL string              // the embedded NATS server, for the site's clients
 }
 
@@ -95,6 +104,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return &service.ConfigError{Err: err}
 	}
+	placed, err := place(cfg.Site, cfg.Services)
+	if err != nil {
+		return err
+	}
 	rdb, err := redisx.Connect(ctx, cfg.Site.Site.Redis.URL, redisx.WithClientName("voltage-edge"))
 	if err != nil {
 		return &service.ConfigError{Err: err}
@@ -121,7 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	ep := newEndpoints(ns, nset, br)
+	ep := newEndpoints(ns, nset, br, placed.external)
 	defer ep.probe.CloseIdleConnections()
 	srv := obs.NewServer(log)
 	srv.HandleProfiles() // loopback by default, like the internal services
@@ -132,10 +145,14 @@ func Run(ctx context.Context, cfg Config) error {
 		name string
 		addr net.Addr
 	}
+	log.Info("edge services placed", "in_process", placed.inProcessList(), "external", placed.externalList())
+	if addr, ok := placed.external[apigateway.Name]; ok {
+		br.SetGatewayAddr(addr.String())
+	}
 	g := newGroup(ctx)
-	boundc := make(chan bound, len(edgeServices)+1)
-	reloads := make([]chan struct{}, len(edgeServices))
-	for i, svc := range edgeServices {
+	boundc := make(chan bound, len(placed.inProcess)+1)
+	reloads := make([]chan struct{}, len(placed.inProcess))
+	for i, svc := range placed.inProcess {
 		reloads[i] = make(chan struct{}, 1)
 		env := serviceEnv{
 			Site:      cfg.Site,
@@ -176,8 +193,9 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go("hub link", func(ctx context.Context) error { watchLeaf(ctx, ep, nset.leafRemote(), log); return nil })
 	}
 
-	started := Endpoints{NATSClientURL: ns.ClientURL(), Services: map[string]net.Addr{}}
-	for started.HTTP == nil || len(started.Services) < len(edgeServices) {
+	// External services are not waited for: each starts and stops on its own.
+	started := Endpoints{NATSClientURL: ns.ClientURL(), Services: maps.Clone(placed.external)}
+	for started.HTTP == nil || len(started.Services) < len(names) {
 		select {
 		case b := <-boundc:
 			if b.name == "" {

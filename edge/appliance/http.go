@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -50,9 +51,12 @@ type NATSStatus struct {
 	LeafConnected   bool   `json:"leaf_connected"`
 }
 
-// ServiceStatus is one service running inside the appliance.
+// ServiceStatus is one service of the site, inside the appliance or its own process.
 type ServiceStatus struct {
 	HTTP string `json:"http"` // its own /healthz, /readyz, /metrics and API
+	// InProcess is false for a service left out of VOLTAGE_EDGE_SERVICES: it runs
+	// as its own binary, and HTTP is where the appliance expects it.
+	InProcess bool `json:"in_process"`
 }
 
 // endpoints serves the appliance's HTTP: readiness of the site (the embedded NATS
@@ -64,12 +68,16 @@ type endpoints struct {
 	probe  *http.Client
 	bridge *bridge.Bridge
 
+	// external are the services run as their own processes, at their listen
+	// address; fixed at start, so read without the lock.
+	external map[string]net.Addr
+
 	mu       sync.Mutex
-	services map[string]net.Addr // service → its bound HTTP address, once known
+	services map[string]net.Addr // in-process service → its bound HTTP address, once known
 }
 
-func newEndpoints(ns *server.Server, n *natsSettings, br *bridge.Bridge) *endpoints {
-	return &endpoints{ns: ns, nats: n, bridge: br, probe: &http.Client{}, services: map[string]net.Addr{}}
+func newEndpoints(ns *server.Server, n *natsSettings, br *bridge.Bridge, external map[string]net.Addr) *endpoints {
+	return &endpoints{ns: ns, nats: n, bridge: br, probe: &http.Client{}, external: external, services: map[string]net.Addr{}}
 }
 
 func (e *endpoints) setService(name string, addr net.Addr) {
@@ -79,6 +87,9 @@ func (e *endpoints) setService(name string, addr net.Addr) {
 }
 
 func (e *endpoints) service(name string) net.Addr {
+	if addr, ok := e.external[name]; ok {
+		return addr
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.services[name]
@@ -128,7 +139,8 @@ func (e *endpoints) register(obsSrv *obs.Server, serviceNames []string) {
 }
 
 // serviceReady asks the service's own /readyz, exactly what a probe of a separately
-// deployed service would see.
+// deployed service would see. An external service is asked the same way, at the
+// address it is expected at, whether or not it ever answered before.
 func (e *endpoints) serviceReady(ctx context.Context, name string) error {
 	addr := e.service(name)
 	if addr == nil {
@@ -140,6 +152,13 @@ func (e *endpoints) serviceReady(ctx context.Context, name string) error {
 	}
 	resp, err := e.probe.Do(req)
 	if err != nil {
+		if _, external := e.external[name]; external {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // the dial error says it all; the URL is in the message already
+			}
+			return fmt.Errorf("%s runs as its own process and does not answer at %s: %w", name, addr, err)
+		}
 		return fmt.Errorf("%s /readyz: %w", name, err)
 	}
 	defer resp.Body.Close()
@@ -148,6 +167,9 @@ func (e *endpoints) serviceReady(ctx context.Context, name string) error {
 			Errors map[string]string `json:"errors"`
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
+		if _, external := e.external[name]; external {
+			return fmt.Errorf("%s (own process at %s) is not ready: %v", name, addr, body.Errors)
+		}
 		return fmt.Errorf("%s is not ready: %v", name, body.Errors)
 	}
 	return nil
@@ -168,9 +190,12 @@ func (e *endpoints) status(w http.ResponseWriter, _ *http.Request) {
 	}
 	e.mu.Lock()
 	for name, addr := range e.services {
-		st.Services[name] = ServiceStatus{HTTP: addr.String()}
+		st.Services[name] = ServiceStatus{HTTP: addr.String(), InProcess: true}
 	}
 	e.mu.Unlock()
+	for name, addr := range e.external {
+		st.Services[name] = ServiceStatus{HTTP: addr.String()}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(st)
 }

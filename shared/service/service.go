@@ -50,6 +50,10 @@ const (
 	// overrides listen.{service}: how one process that runs several services, or
 	// a dev stack next to other software, moves a single listener.
 	EnvListenPrefix = "VOLTAGE_LISTEN_"
+	// EnvEdgeServices lists the services the edge appliance runs in its own
+	// process, comma-separated ("all" or unset: every one; "none": only NATS and
+	// the bridge). The others run as their own binaries at their listen address.
+	EnvEdgeServices = "VOLTAGE_EDGE_SERVICES"
 )
 
 // Flags are the flags every binary takes.
