@@ -6,32 +6,24 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
+	"github.com/alicebob/miniredis/v2"
 
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/service"
-	"github.com/voltageems/voltage/shared/testharness"
+	"github.com/voltageems/voltage/tools/devstack"
 )
 
 func main() {
@@ -75,7 +67,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("the site configuration in %s is invalid:\n%w", o.configDir, err)
 	}
 	ep := endpoints{SiteID: site.Site.Site.ID}
-	root, err := workspaceRoot()
+	root, err := devstack.WorkspaceRoot()
 	if err != nil {
 		return err
 	}
@@ -89,98 +81,78 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	binDir := filepath.Join(state, "bin")
 	fmt.Fprintln(os.Stderr, "building binaries into", binDir, "...")
-	build := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(filepath.Separator),
-		"./tools/cmd/voltsim", "./edge/cmd/voltage-edge", "./cloud/cmd/voltage-cloud")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build: %w", err)
+	if err := devstack.Build(ctx, root, binDir, devstack.StackPackages...); err != nil {
+		return err
 	}
 	port := func(def string) string {
 		if o.preferDefaultPorts {
-			return addrOrFree(def)
+			return devstack.AddrOrFree(def)
 		}
-		return freeAddr()
+		return devstack.FreeAddr()
 	}
 
-	st := &stack{log: log, out: o.out}
-	defer st.stopAll()
+	procs := devstack.NewProcs(devstack.Options{Out: o.out, Color: true, Log: log})
+	var mini *miniredis.Miniredis // the in-process Redis fallback outlives every process
+	defer func() {
+		procs.StopAll()
+		if mini != nil {
+			mini.Close()
+		}
+	}()
 	// One admin password for the site gateway and the cloud API, and the site's
 	// leaf-node password at the hub: made once, kept under the state folder.
-	if ep.AdminPassword, err = devSecret(filepath.Join(state, "admin-password")); err != nil {
+	if ep.AdminPassword, err = devstack.KeptSecret(filepath.Join(state, "admin-password")); err != nil {
 		return err
 	}
-	sitePassword, err := devSecret(filepath.Join(state, "site-password"))
-	if err != nil {
-		return err
-	}
-	siteHash, err := bcrypt.GenerateFromPassword([]byte(sitePassword), bcrypt.DefaultCost)
+	sitePassword, err := devstack.KeptSecret(filepath.Join(state, "site-password"))
 	if err != nil {
 		return err
 	}
 
-	if ep.RedisURL, err = st.startRedis(ctx, filepath.Join(state, "redis"), port("127.0.0.1:6379")); err != nil {
+	if ep.RedisURL, mini, err = startRedis(ctx, procs, filepath.Join(state, "redis"), port("127.0.0.1:6379"), log); err != nil {
 		return err
 	}
 
 	// The cloud hub.
 	ep.HubNATS, ep.HubLeaf, ep.HubHTTP = port("127.0.0.1:4222"), port("127.0.0.1:7422"), port("127.0.0.1:7000")
-	cloudDir := filepath.Join(state, "cloud")
-	// The site joins with its own leaf credentials, as in production (docs/cloud.md);
-	// only TLS is left out on this one machine.
-	if err := writeFile(filepath.Join(cloudDir, "cloud.yaml"), fmt.Sprintf(
-		"# written by voltage-dev\nnats: {client_addr: %q, leaf_addr: %q, store_dir: %q}\nhttp: {addr: %q}\n"+
-			"sites:\n  - {id: %q, name: %q, leaf_password: %q}\n",
-		ep.HubNATS, ep.HubLeaf, filepath.Join(cloudDir, "data"), ep.HubHTTP,
-		ep.SiteID, site.Site.Site.Name, siteHash)); err != nil {
+	if _, err := devstack.StartHub(procs, filepath.Join(binDir, devstack.CloudBinary), devstack.Hub{
+		Dir:        filepath.Join(state, "cloud"),
+		ClientAddr: ep.HubNATS, LeafAddr: ep.HubLeaf, HTTPAddr: ep.HubHTTP,
+		AdminPassword: ep.AdminPassword,
+		SiteID:        ep.SiteID, SiteName: site.Site.Site.Name, SitePassword: sitePassword,
+	}); err != nil {
 		return err
 	}
-	cloudEnv := []string{"VOLTAGE_ADMIN_PASSWORD=" + ep.AdminPassword}
-	if err := st.start(ctx, "cloud", filepath.Join(binDir, "voltage-cloud"), cloudDir, cloudEnv, "--config", cloudDir); err != nil {
-		return err
-	}
-	if err := waitTCP(ctx, ep.HubLeaf, 30*time.Second); err != nil { // the edge joins at once
+	if err := devstack.WaitTCP(ctx, ep.HubLeaf, 30*time.Second); err != nil { // the edge joins at once
 		return fmt.Errorf("cloud hub: %w", err)
 	}
 	// The demo site lets the hub's users in (the fleet dashboard's drill-in): its
 	// gateway trusts the hub's delegation key, as a site engineer would configure.
-	trustKey, err := hubTrustKey(ctx, ep.HubHTTP, 60*time.Second)
+	trustKey, err := devstack.HubTrustKey(ctx, ep.HubHTTP, 60*time.Second)
 	if err != nil {
 		return err
 	}
 
 	// The simulated devices of the site.
 	ep.SimControl = port("127.0.0.1:6090")
-	if err := st.start(ctx, "voltsim", filepath.Join(binDir, "voltsim"), state, nil,
+	if _, err := procs.Start("voltsim", filepath.Join(binDir, devstack.VoltsimBinary), state, nil,
 		"--config", siteDir, "--control", ep.SimControl); err != nil {
 		return err
 	}
 
 	// The edge site: every edge service in one process, a leaf node of the hub.
+	// Every service gets its DESIGN §9 port where it is free.
 	ep.EdgeHTTP, ep.EdgeNATS = port(service.DefaultAddrs["edge"]), port("127.0.0.1:4223")
-	edgeDir := filepath.Join(state, "edge")
-	if err := os.MkdirAll(edgeDir, 0o755); err != nil {
+	if _, err := devstack.StartEdge(procs, filepath.Join(binDir, devstack.EdgeBinary), filepath.Join(state, "edge"), siteDir, devstack.Edge{
+		HTTPAddr: ep.EdgeHTTP, NATSAddr: ep.EdgeNATS, RedisURL: ep.RedisURL,
+		AdminPassword: ep.AdminPassword,
+		SiteID:        ep.SiteID, SitePassword: sitePassword, HubLeaf: ep.HubLeaf,
+		CloudTrustKey: trustKey,
+		Listen:        devstack.ServiceListen(port),
+	}); err != nil {
 		return err
 	}
-	adminPassword := ep.AdminPassword
-	env := []string{
-		"VOLTAGE_ADMIN_PASSWORD=" + adminPassword,
-		"VOLTAGE_REDIS_URL=" + ep.RedisURL,
-		"VOLTAGE_HTTP_ADDR=" + ep.EdgeHTTP,
-		"VOLTAGE_NATS_URL=nats://" + ep.EdgeNATS,
-		"VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://" + ep.SiteID + ":" + sitePassword + "@" + ep.HubLeaf,
-		"VOLTAGE_CLOUD_TRUST_KEY=" + trustKey,
-	}
-	// Every service gets its DESIGN §9 port where it is free; the appliance runs those it has.
-	for name, def := range service.DefaultAddrs {
-		if name != "edge" {
-			env = append(env, service.EnvListenPrefix+strings.ToUpper(name)+"="+port(loopback(def)))
-		}
-	}
-	if err := st.start(ctx, "edge", filepath.Join(binDir, "voltage-edge"), edgeDir, env, "--config", siteDir); err != nil {
-		return err
-	}
-	if ep.Services, err = edgeServices(ctx, ep.EdgeHTTP, 60*time.Second); err != nil {
+	if ep.Services, err = devstack.WaitEdgeReady(ctx, ep.EdgeHTTP, 60*time.Second); err != nil {
 		return err
 	}
 	var services strings.Builder
@@ -204,7 +176,7 @@ In another shell:
 
 `, ep.RedisURL, ep.HubHTTP, ep.HubNATS, ep.HubLeaf, ep.EdgeHTTP, ep.EdgeNATS, services.String(), ep.SimControl,
 		ep.Services["apigateway"], ep.HubHTTP, ep.SiteID,
-		adminPassword, filepath.Join(state, "admin-password"), ep.RedisURL, ep.HubNATS)
+		ep.AdminPassword, filepath.Join(state, "admin-password"), ep.RedisURL, ep.HubNATS)
 	if o.ready != nil {
 		o.ready(ep)
 	}
@@ -213,176 +185,7 @@ In another shell:
 	case <-ctx.Done():
 		fmt.Fprintln(os.Stderr, "\nstopping ...")
 		return nil
-	case p := <-st.exited:
-		return fmt.Errorf("%s exited: %v", p.name, p.err)
+	case e := <-procs.Exited():
+		return fmt.Errorf("%s exited: %v; its last output:\n%s", e.Proc.Name, e.Err, e.Proc.Tail())
 	}
-}
-
-// workspaceRoot is the folder of go.work, where the binaries' packages are found.
-func workspaceRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOWORK").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOWORK: %w", err)
-	}
-	gowork := strings.TrimSpace(string(out))
-	if gowork == "" || gowork == "off" {
-		return "", errors.New("run voltage-dev inside the VoltageEMS repository (no go.work found)")
-	}
-	return filepath.Dir(gowork), nil
-}
-
-// addrOrFree returns addr when its port is free, else a free loopback port, so the
-// stack runs next to a machine's own services.
-func addrOrFree(addr string) string {
-	if ln, err := net.Listen("tcp", addr); err == nil {
-		ln.Close()
-		return addr
-	}
-	return freeAddr()
-}
-
-// freeAddr is a free loopback address for a process started later: below the
-// ephemeral range, so no client socket takes it meanwhile.
-func freeAddr() string {
-	p, err := testharness.PortBelowEphemeral()
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-}
-
-func portOf(addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-var errStopped = errors.New("stopped")
-
-func writeFile(path, content string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(content), 0o644)
-}
-
-func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not accept connections within %s: %w", addr, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return errStopped
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// loopback turns a listen-on-every-interface address (":6005") into a loopback one:
-// the dev stack keeps everything on this machine.
-func loopback(addr string) string {
-	if strings.HasPrefix(addr, ":") {
-		return "127.0.0.1" + addr
-	}
-	return addr
-}
-
-// edgeServices asks the running edge appliance where its services listen, waiting
-// until it is ready.
-func edgeServices(ctx context.Context, edgeHTTP string, timeout time.Duration) (map[string]string, error) {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		var st struct {
-			Services map[string]struct{ HTTP string } `json:"services"`
-		}
-		// /readyz answers 200 once every service runs and is ready; /status then
-		// lists them all.
-		resp, err := client.Get("http://" + edgeHTTP + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("not ready: %s", resp.Status)
-			}
-		}
-		if err == nil {
-			resp, err = client.Get("http://" + edgeHTTP + "/status")
-		}
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-		}
-		if err == nil && len(st.Services) > 0 {
-			out := map[string]string{}
-			for name, s := range st.Services {
-				out[name] = s.HTTP
-			}
-			return out, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("edge appliance http://%s/status did not answer within %s: %v", edgeHTTP, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, errStopped
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// hubTrustKey reads the cloud hub's delegation key (GET /trust-key), waiting while
-// the hub opens its stores (503).
-func hubTrustKey(ctx context.Context, hubHTTP string, timeout time.Duration) (string, error) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		var body struct {
-			PublicKey string `json:"public_key"`
-		}
-		resp, err := client.Get("http://" + hubHTTP + "/trust-key")
-		if err == nil {
-			if resp.StatusCode == http.StatusOK {
-				err = json.NewDecoder(resp.Body).Decode(&body)
-			} else {
-				err = fmt.Errorf("answered %s", resp.Status)
-			}
-			resp.Body.Close()
-			if err == nil && body.PublicKey != "" {
-				return body.PublicKey, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("cloud hub http://%s/trust-key: no key within %s: %v", hubHTTP, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return "", errStopped
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// devSecret is a password of the dev stack (admin, site leaf): made up
-// on the first run and kept in path, so it stays the same across restarts of the
-// stack (whose Redis keeps the user) and is never a default.
-func devSecret(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 12 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	buf := make([]byte, 12)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
-	}
-	pw := base64.RawURLEncoding.EncodeToString(buf)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	return pw, os.WriteFile(path, []byte(pw+"\n"), 0o600)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/voltageems/voltage/shared/redisx"
 	"github.com/voltageems/voltage/shared/subjects"
 	"github.com/voltageems/voltage/shared/testharness"
+	"github.com/voltageems/voltage/tools/devstack"
 )
 
 // TestDevStackRunsTheDemoSite runs what `go tool task dev` runs, on the demo site
@@ -235,7 +236,7 @@ func apiCall(t *testing.T, base, token, method, path, body string, out any) (int
 
 // demoSiteWithFreePorts copies config/ and moves its devices to free ports.
 func demoSiteWithFreePorts(t *testing.T) string {
-	root, err := workspaceRoot()
+	root, err := devstack.WorkspaceRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func demoSiteWithFreePorts(t *testing.T) string {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		return writeFile(filepath.Join(dst, rel), string(b))
+		return devstack.WriteFile(filepath.Join(dst, rel), string(b))
 	})
 	if err != nil {
 		t.Fatal(err)
