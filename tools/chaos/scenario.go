@@ -3,26 +3,40 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/voltageems/voltage/shared/redisx"
+	"github.com/voltageems/voltage/tools/devstack"
 )
 
 // Scenario is one scripted fault: Inject breaks something, Restore repairs it.
 type Scenario struct {
 	Name string
 	// What it does and what DESIGN §11 promises for it (docs/chaos.md).
-	About   string
+	About string
+	// Layout is the layout it needs ("": either).
+	Layout  Layout
 	Inject  func(ctx context.Context, s *Stack) error
 	Restore func(ctx context.Context, s *Stack) error
 }
 
 // killRestart kills a process with SIGKILL and starts it again.
 func killRestart(name, about string) Scenario {
+	return killRestartAs(name+"-kill9", name, "", about)
+}
+
+// killRestartAs is killRestart of process name under the scenario name scenario,
+// in layout (or either).
+func killRestartAs(scenario, name string, layout Layout, about string) Scenario {
 	return Scenario{
-		Name:    name + "-kill9",
+		Name:    scenario,
+		Layout:  layout,
 		About:   about,
 		Inject:  func(_ context.Context, s *Stack) error { return s.Kill(name) },
 		Restore: func(ctx context.Context, s *Stack) error { return s.Restart(ctx, name) },
@@ -50,7 +64,15 @@ var Scenarios = []Scenario{
 		Restore: func(_ context.Context, s *Stack) error { s.HealLeaf(); return nil },
 	},
 	killRestart("mosquitto", "the MQTT broker killed and restarted: netsrv spools and replays (durable up to the broker); the test subscriber misses what was published while it was away (pub/sub, not durable)"),
-	killRestart("edge", "the edge appliance (every edge service in one process) killed -9 and restarted: history, uplink and netsrv resume from their last acknowledgement"),
+	killRestartAs("edge-kill9", "edge", LayoutAppliance, "the edge appliance (every edge service in one process) killed -9 and restarted: history, uplink and netsrv resume from their last acknowledgement; queued commands run after it"),
+	killRestartAs("bridge-kill9", "edge", LayoutSplit, "voltage-edge alone (embedded NATS and the bridge; the services run on) killed -9 and restarted: the uplink resumes from its last acknowledgement, 0 lost at the cloud"),
+	killRestartAs("comsrv-kill9", "comsrv", LayoutSplit, "comsrv killed -9 and restarted: no device is read while it is away (not read at source); commands accepted meanwhile wait in comsrv:{ch}:cmd and run after the restart, at most once"),
+	killRestartAs("modsrv-kill9", "modsrv", LayoutSplit, "modsrv killed -9 and restarted: instance values pause (it mirrors the current state when back); channel data, history and the cloud are untouched"),
+	killRestartAs("hissrv-kill9", "hissrv", LayoutSplit, "hissrv killed -9 and restarted: it resumes voltage:changes from its last acknowledgement, history holds every value once"),
+	killRestartAs("rulesrv-kill9", "rulesrv", LayoutSplit, "rulesrv killed -9 and restarted: rules pause; data, commands and alarms are untouched"),
+	killRestartAs("alarmsrv-kill9", "alarmsrv", LayoutSplit, "alarmsrv killed -9 and restarted: transitions while it is away are not evaluated (it evaluates the state it finds when back); every event it wrote reaches the cloud"),
+	killRestartAs("apigateway-kill9", "apigateway", LayoutSplit, "the API gateway killed -9 and restarted: commands are refused while it is away (the client is told); every accepted one runs"),
+	killRestartAs("netsrv-kill9", "netsrv", LayoutSplit, "netsrv killed -9 and restarted: it resumes voltage:changes from its last acknowledgement and its spool, MQTT gets every value"),
 	deviceFault("device-flap", `{"mode":"drop"}`, "the counter device drops every connection (voltsim fault drop), then recovers: values set while it was unreachable are never read (not a loss of the system); everything read is kept"),
 	deviceFault("device-slow", `{"mode":"delay","delay_ms":400}`, "the counter device answers after 400 ms (longer than the poll interval): comsrv reads fewer values; everything read is kept"),
 }
@@ -111,6 +133,8 @@ type Result struct {
 	// AckedLost are values a downstream sink got from voltage:changes that the
 	// stream no longer holds: Redis lost acknowledged writes (must be 0).
 	AckedLost int
+	Commands  CommandResult
+	Alarms    AlarmResult
 	Err       error
 }
 
@@ -128,15 +152,36 @@ func (r Result) Sink(name string) SinkResult {
 // the cloud uplink. voltage:changes is the reference; MQTT at a subscriber is pub/sub.
 var Durable = []string{"history", "cloud"}
 
+// fedByStream are the sinks that read voltage:changes (or what the uplink made
+// of it): a copy beyond the stream's is a delivery twice. modsrv writes its
+// instance values itself, and writes the current one again when it comes back.
+var fedByStream = []string{"history", "cloud", "mqtt"}
+
 // Run runs one scenario: count from base, wait until the sequence flows into every
 // sink, inject, wait Outage, restore, measure recovery, produce for After more,
 // then wait until the durable sinks hold what the stream holds and count.
 func Run(ctx context.Context, st *Stack, sinks []Sink, sc Scenario, base int, tm Timing) Result {
 	res := Result{Scenario: sc.Name}
+	if sc.Layout != "" && sc.Layout != st.Layout() {
+		res.Err = fmt.Errorf("needs the %s layout; the stack runs the %s one", sc.Layout, st.Layout())
+		return res
+	}
+	rdb, err := redisx.Connect(ctx, "redis://"+st.RedisAddr+"/0")
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer rdb.Close()
+	alarms := alarmCounter{rdb: rdb, hub: st.HubNATS, site: st.SiteID}
+	since := time.Now() // the alarm events and device writes of this run are those after it
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	p := NewProducer(st.SimControl, tm.Every, base)
-	go p.Run(pctx)
+	cp := NewCommandProducer(st.Services["apigateway"], st.AdminPassword, tm.Every)
+	var producing sync.WaitGroup
+	producing.Add(2)
+	go func() { defer producing.Done(); p.Run(pctx) }()
+	go func() { defer producing.Done(); cp.Run(pctx) }()
 	inRange := func(c Counts, from int) bool {
 		for v := range c {
 			if v > from && v <= base+1_000_000 {
@@ -182,8 +227,10 @@ func Run(ctx context.Context, st *Stack, sinks []Sink, sc Scenario, base int, tm
 	case <-time.After(tm.After):
 	}
 	stop()
+	producing.Wait()
 	produced := p.Produced()
 	res.Produced = produced
+	accepted, refused, sent := cp.Accepted()
 
 	// Converge: the durable sinks hold every value of the stream (or the deadline).
 	var counts map[string]Counts
@@ -191,15 +238,30 @@ func Run(ctx context.Context, st *Stack, sinks []Sink, sc Scenario, base int, tm
 	for {
 		counts = map[string]Counts{}
 		var err error
-		for _, s := range sinks {
+		// The reference last: a value comsrv read just now may reach the stream
+		// and then history between two reads, and must not look like a value
+		// the stream lost.
+		for _, s := range slices.Backward(sinks) {
 			if counts[s.Name()], err = s.Read(ctx); err != nil {
 				counts[s.Name()] = nil
 			}
 		}
-		if converged(counts, base, produced) || time.Now().After(deadline) || ctx.Err() != nil {
+		outcomes, oerr := commandOutcomes(ctx, rdb, accepted)
+		ar, aerr := alarms.count(ctx, since, restored)
+		done := converged(counts, base, produced) && oerr == nil && finished(outcomes) && aerr == nil && ar.LostAtCloud == 0
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
+			res.Alarms = ar
+			if aerr != nil {
+				res.Err = fmt.Errorf("count the alarm path: %w", aerr)
+			}
+			writes, werr := deviceWrites(ctx, st.SimControl, since)
+			if err := errors.Join(oerr, werr); err != nil {
+				res.Err = fmt.Errorf("count the commands: %w", err)
+			}
+			res.Commands = tallyCommands(accepted, refused, sent, outcomes, writes)
 			break
 		}
-		_ = sleepCtx(ctx, 300*time.Millisecond)
+		_ = devstack.Sleep(ctx, 300*time.Millisecond)
 	}
 	var names []string
 	for _, s := range sinks {
@@ -235,7 +297,7 @@ func tally(names []string, counts map[string]Counts, recovery map[string]time.Du
 			default:
 				r.Got++
 				r.Duplicates += n - 1
-				if name != "redis" && n > max(redis[v], 1) {
+				if slices.Contains(fedByStream, name) && n > max(redis[v], 1) {
 					r.DupVsRedis += n - max(redis[v], 1)
 				}
 			}
@@ -301,7 +363,7 @@ func waitAll(ctx context.Context, sinks []Sink, timeout time.Duration, ok func(n
 			}
 			return fmt.Errorf("within %s, still waiting for %v (last error: %v)", timeout, waiting, lastErr)
 		}
-		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+		if err := devstack.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return err
 		}
 	}

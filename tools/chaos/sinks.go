@@ -72,6 +72,20 @@ func (p *Producer) Run(ctx context.Context) {
 			p.errs++
 		}
 		p.mu.Unlock()
+		if err == nil {
+			// The counted alarm's signal follows the value's parity: a rise every
+			// second value. Best effort: the alarm path is counted from what comsrv read.
+			p.put(ctx, client, fmt.Sprintf("http://%s/channels/%d/points/S/%d", p.control, CounterChannel, alarmSignalPt), n%2)
+		}
+	}
+}
+
+func (p *Producer) put(ctx context.Context, client *http.Client, u string, v int) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader([]byte(`{"value":`+strconv.Itoa(v)+`}`)))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := client.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 }
 
@@ -109,37 +123,52 @@ type Sink interface {
 	Read(ctx context.Context) (Counts, error)
 }
 
-// StreamSink reads voltage:changes (Redis): what comsrv wrote and Redis acknowledged.
-type StreamSink struct{ RDB *redis.Client }
+// StreamSink reads one point's entries in voltage:changes (Redis). The counter
+// point's entries are the reference, "redis": what comsrv wrote and Redis
+// acknowledged. ModelSink reads the instance measurement modsrv routes it to.
+type StreamSink struct {
+	RDB        *redis.Client
+	Label      string // the sink's name; "" is "redis"
+	Key, Field string // the hash and field; "" is the counter point
+}
 
-func (StreamSink) Name() string { return "redis" }
+func (s StreamSink) Name() string {
+	if s.Label == "" {
+		return "redis"
+	}
+	return s.Label
+}
 
 func (s StreamSink) Read(ctx context.Context) (Counts, error) {
-	c := Counts{}
-	start := "-"
-	for {
-		msgs, err := s.RDB.XRangeN(ctx, keyspace.Changes, start, "+", 5000).Result()
-		if err != nil {
-			return nil, fmt.Errorf("XRANGE %s: %w", keyspace.Changes, err)
-		}
-		for _, m := range msgs {
-			if key, _ := m.Values["key"].(string); key != counterHash {
-				continue
-			}
-			raw, _ := m.Values["m"].(string)
-			msg, err := statestore.DecodeMessage([]byte(raw))
-			if err != nil {
-				continue
-			}
-			if v, ok := msg.V[counterField]; ok {
-				c.add(v)
-			}
-		}
-		if len(msgs) < 5000 {
-			return c, nil
-		}
-		start = "(" + msgs[len(msgs)-1].ID
+	key, field := s.Key, s.Field
+	if key == "" {
+		key, field = counterHash, counterField
 	}
+	c := Counts{}
+	err := xrangeAll(ctx, s.RDB, keyspace.Changes, "-", func(m redis.XMessage) {
+		if k, _ := m.Values["key"].(string); k != key {
+			return
+		}
+		raw, _ := m.Values["m"].(string)
+		msg, err := statestore.DecodeMessage([]byte(raw))
+		if err != nil {
+			return
+		}
+		if v, ok := msg.V[field]; ok {
+			c.add(v)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ModelSink is the counter as modsrv's instance pv1 (id 2) carries it:
+// measurement 5, total_energy, routed from the counter point (the demo's
+// modsrv/instances/pv1/channel_routing.csv).
+func ModelSink(rdb *redis.Client) StreamSink {
+	return StreamSink{RDB: rdb, Label: "model", Key: keyspace.InstanceMeasurements(counterInstance), Field: counterMeasurement}
 }
 
 type series []struct {

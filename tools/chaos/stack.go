@@ -1,37 +1,31 @@
 // Package chaos runs scripted faults against the whole local VoltageEMS stack
-// (redis-server, mosquitto, the cloud hub, voltsim and the edge appliance, each a
-// real process so that kill -9 is real) while a counted producer sets a telemetry
-// point to 1, 2, 3, … through voltsim's control API. After each scenario it counts
-// the sequence in every sink (voltage:changes, hissrv's history, the cloud
-// history, an MQTT subscriber of a netsrv link) and reports what was lost,
+// (redis-server, mosquitto, the cloud hub, voltsim and the edge site, each a real
+// process so that kill -9 is real; tools/devstack runs them) while counted
+// producers set a telemetry point to 1, 2, 3, …, toggle an alarm signal and send
+// commands. After each scenario it counts the sequence in every sink
+// (voltage:changes, modsrv's instance, hissrv's history, the cloud history, an
+// MQTT subscriber of a netsrv link), the commands from the API to the device and
+// the alarm events from alarmsrv to the cloud, and reports what was lost,
 // duplicated, and how long recovery took. docs/chaos.md describes the scenarios.
 package chaos
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/voltageems/voltage/shared/service"
-	"github.com/voltageems/voltage/shared/testharness"
+	"github.com/voltageems/voltage/tools/devstack"
 )
 
 // Counter is the point the producer counts on: channel 1 (the demo PV inverter,
@@ -44,6 +38,10 @@ const (
 	counterHash    = "comsrv:1:T"
 	counterField   = "5"
 	counterName    = "comsrv:1:T:5"
+	// counterInstance and counterMeasurement are where modsrv routes it: pv1's
+	// total_energy.
+	counterInstance    = 2
+	counterMeasurement = "5"
 )
 
 // Options configure a Stack.
@@ -53,73 +51,84 @@ type Options struct {
 	Out      io.Writer // the children's prefixed logs (nil: discarded)
 	// PollMS is the counter channel's poll interval (the producer must be slower).
 	PollMS int
+	// Layout is how the edge runs: LayoutAppliance (default: every edge service
+	// inside voltage-edge, as `task dev` and most sites run it) or LayoutSplit
+	// (voltage-edge holds only NATS and the bridge; each service is its own
+	// process, so each can be killed alone).
+	Layout Layout
+	// Bin, when set, is a folder where Build put the binaries of this layout;
+	// "" builds them into StateDir/bin.
+	Bin string
+	// Prepare, when set, may change the site copy (its folder) after PrepareSite
+	// and before any process reads it: more channels for a soak, other limits.
+	Prepare func(siteDir string) error
 }
+
+// Layout is how the edge site's processes are cut.
+type Layout string
+
+const (
+	// LayoutAppliance runs every edge service inside voltage-edge.
+	LayoutAppliance Layout = "appliance"
+	// LayoutSplit runs voltage-edge with VOLTAGE_EDGE_SERVICES=none (the embedded
+	// NATS server and the bridge) and each edge service as its own binary.
+	LayoutSplit Layout = "split"
+)
+
+// EdgeServices are the edge services, in the order the split layout starts them;
+// each is a process name of that layout.
+var EdgeServices = []string{"comsrv", "modsrv", "hissrv", "rulesrv", "alarmsrv", "apigateway", "netsrv"}
 
 // Stack is the running local stack. Its processes can be killed and restarted.
 type Stack struct {
 	opts  Options
 	bin   string
-	out   io.Writer
-	outMu sync.Mutex
+	procs *devstack.Procs
 
 	SiteID, SiteDir, AdminPassword string
 	RedisAddr, MQTTAddr            string
 	HubHTTP, HubLeaf, HubNATS      string
 	EdgeHTTP, EdgeNATS, SimControl string
 	Services                       map[string]string
-	procs                          map[string]*Proc
 	leaf                           *linkProxy
-	order                          []string
 }
 
-// Proc is one child process that can be killed and started again with the same
-// command line.
-type Proc struct {
-	Name string
-	bin  string
-	args []string
-	env  []string
-	dir  string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	tail []string // its last lines of output, for a failure message
+// Build builds the binaries a stack of layout runs into bin: voltsim, the
+// appliance and the hub, and in the split layout every edge service.
+func Build(ctx context.Context, root, bin string, layout Layout) error {
+	pkgs := slices.Clone(devstack.StackPackages)
+	if layout == LayoutSplit {
+		for _, name := range EdgeServices {
+			pkgs = append(pkgs, "./services/"+name+"/cmd/"+name)
+		}
+	}
+	return devstack.Build(ctx, root, bin, pkgs...)
 }
 
-// procTailLines is how much of a process's output a failure message shows.
-const procTailLines = 15
-
-// Tail is the process's last lines of output.
-func (p *Proc) Tail() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.tail, "\n")
-}
-
-// Start builds the binaries, prepares the site and starts every process.
+// Start builds the binaries (unless Options.Bin has them), prepares the site and
+// starts every process.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.PollMS <= 0 {
 		o.PollMS = 100
 	}
-	s := &Stack{opts: o, out: o.Out, procs: map[string]*Proc{}, SiteID: "demo-site"}
-	if s.out == nil {
-		s.out = io.Discard
+	switch o.Layout {
+	case "":
+		o.Layout = LayoutAppliance
+	case LayoutAppliance, LayoutSplit:
+	default:
+		return nil, fmt.Errorf("layout %q: want %s or %s", o.Layout, LayoutAppliance, LayoutSplit)
 	}
+	s := &Stack{opts: o, procs: devstack.NewProcs(devstack.Options{Out: o.Out}), SiteID: "demo-site"}
 	state, err := filepath.Abs(o.StateDir)
 	if err != nil {
 		return nil, err
 	}
-	s.bin = filepath.Join(state, "bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin+string(filepath.Separator),
-		"./tools/cmd/voltsim", "./edge/cmd/voltage-edge", "./cloud/cmd/voltage-cloud")
-	build.Dir = o.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build: %w\n%s", err, out)
-	}
-	redisBin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, errors.New("redis-server is not on PATH: install it with `apt-get install redis-server`")
+	s.bin = o.Bin
+	if s.bin == "" {
+		s.bin = filepath.Join(state, "bin")
+		if err := Build(ctx, o.Root, s.bin, o.Layout); err != nil {
+			return nil, err
+		}
 	}
 	mosqBin, err := lookPath("mosquitto", "/usr/sbin", "/usr/local/sbin")
 	if err != nil {
@@ -133,111 +142,110 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}()
 
 	// Redis with the AOF fsynced on every write: what Redis acknowledged survives kill -9.
-	s.RedisAddr = freeAddr()
-	redisDir := filepath.Join(state, "redis")
-	if err := os.MkdirAll(redisDir, 0o755); err != nil {
+	s.RedisAddr = devstack.FreeAddr()
+	if _, err := devstack.StartRedis(ctx, s.procs, filepath.Join(state, "redis"), s.RedisAddr, "--appendfsync", "always"); err != nil {
 		return nil, err
-	}
-	if err := s.add(ctx, "redis", redisBin, redisDir, nil, "--port", port(s.RedisAddr), "--bind", "127.0.0.1",
-		"--dir", redisDir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""); err != nil {
-		return nil, err
-	}
-	if err := waitTCP(ctx, s.RedisAddr, 10*time.Second); err != nil {
-		return nil, fmt.Errorf("redis-server: %w; its last output:\n%s", err, s.procs["redis"].Tail())
 	}
 
-	s.MQTTAddr = freeAddr()
+	s.MQTTAddr = devstack.FreeAddr()
 	mqDir := filepath.Join(state, "mosquitto")
-	if err := writeFile(filepath.Join(mqDir, "mosquitto.conf"), fmt.Sprintf(
-		"listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", port(s.MQTTAddr))); err != nil {
+	if err := devstack.WriteFile(filepath.Join(mqDir, "mosquitto.conf"), fmt.Sprintf(
+		"listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n", devstack.Port(s.MQTTAddr))); err != nil {
 		return nil, err
 	}
-	if err := s.add(ctx, "mosquitto", mosqBin, mqDir, nil, "-c", filepath.Join(mqDir, "mosquitto.conf")); err != nil {
+	if _, err := s.procs.Start("mosquitto", mosqBin, mqDir, nil, "-c", filepath.Join(mqDir, "mosquitto.conf")); err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, s.MQTTAddr, 10*time.Second); err != nil {
-		return nil, fmt.Errorf("mosquitto: %w; its last output:\n%s", err, s.procs["mosquitto"].Tail())
+	if err := devstack.WaitTCP(ctx, s.MQTTAddr, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("mosquitto: %w; its last output:\n%s", err, s.procs.Proc("mosquitto").Tail())
 	}
 
 	if s.SiteDir, err = PrepareSite(filepath.Join(o.Root, "config"), filepath.Join(state, "site"), "tcp://"+s.MQTTAddr, o.PollMS); err != nil {
 		return nil, err
 	}
-	if s.AdminPassword, err = secret(); err != nil {
+	if o.Prepare != nil {
+		if err := o.Prepare(s.SiteDir); err != nil {
+			return nil, fmt.Errorf("prepare the site copy: %w", err)
+		}
+	}
+	if s.AdminPassword, err = devstack.Secret(); err != nil {
 		return nil, err
 	}
-	sitePassword, err := secret()
-	if err != nil {
-		return nil, err
-	}
-	siteHash, err := bcrypt.GenerateFromPassword([]byte(sitePassword), bcrypt.MinCost)
+	sitePassword, err := devstack.Secret()
 	if err != nil {
 		return nil, err
 	}
 
-	s.HubNATS, s.HubLeaf, s.HubHTTP = freeAddr(), freeAddr(), freeAddr()
-	cloudDir := filepath.Join(state, "cloud")
-	if err := writeFile(filepath.Join(cloudDir, "cloud.yaml"), fmt.Sprintf(
-		"nats: {client_addr: %q, leaf_addr: %q, store_dir: %q}\nhttp: {addr: %q}\n"+
-			"sites:\n  - {id: %q, name: chaos, leaf_password: %q}\n",
-		s.HubNATS, s.HubLeaf, filepath.Join(cloudDir, "data"), s.HubHTTP, s.SiteID, siteHash)); err != nil {
+	s.HubNATS, s.HubLeaf, s.HubHTTP = devstack.FreeAddr(), devstack.FreeAddr(), devstack.FreeAddr()
+	if _, err := devstack.StartHub(s.procs, filepath.Join(s.bin, devstack.CloudBinary), devstack.Hub{
+		Dir: filepath.Join(state, "cloud"), ClientAddr: s.HubNATS, LeafAddr: s.HubLeaf, HTTPAddr: s.HubHTTP,
+		AdminPassword: s.AdminPassword, SiteID: s.SiteID, SiteName: "chaos", SitePassword: sitePassword,
+		BcryptCost: bcrypt.MinCost,
+	}); err != nil {
 		return nil, err
 	}
-	if err := s.add(ctx, "cloud", filepath.Join(s.bin, "voltage-cloud"), cloudDir,
-		[]string{"VOLTAGE_ADMIN_PASSWORD=" + s.AdminPassword}, "--config", cloudDir); err != nil {
+	if err := s.waitReady(ctx, "cloud"); err != nil {
 		return nil, err
-	}
-	if err := waitHTTP(ctx, "http://"+s.HubHTTP+"/trust-key", 60*time.Second); err != nil {
-		return nil, fmt.Errorf("cloud hub: %w", err)
 	}
 
-	s.SimControl = freeAddr()
-	if err := s.add(ctx, "voltsim", filepath.Join(s.bin, "voltsim"), state, nil,
+	s.SimControl = devstack.FreeAddr()
+	if _, err := s.procs.Start("voltsim", filepath.Join(s.bin, devstack.VoltsimBinary), state, nil,
 		"--config", s.SiteDir, "--control", s.SimControl); err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, s.SimControl, 20*time.Second); err != nil {
-		return nil, fmt.Errorf("voltsim: %w; its last output:\n%s", err, s.procs["voltsim"].Tail())
+	if err := s.waitReady(ctx, "voltsim"); err != nil {
+		return nil, err
 	}
 
 	// The edge's leaf link runs through a proxy the suite can cut.
 	if s.leaf, err = startLinkProxy(s.HubLeaf); err != nil {
 		return nil, fmt.Errorf("leaf link proxy: %w", err)
 	}
-	s.EdgeHTTP, s.EdgeNATS = freeAddr(), freeAddr()
+	s.EdgeHTTP, s.EdgeNATS = devstack.FreeAddr(), devstack.FreeAddr()
 	edgeDir := filepath.Join(state, "edge")
-	if err := os.MkdirAll(edgeDir, 0o755); err != nil {
+	edge := devstack.Edge{HTTPAddr: s.EdgeHTTP, NATSAddr: s.EdgeNATS, RedisURL: "redis://" + s.RedisAddr + "/0",
+		AdminPassword: s.AdminPassword, SiteID: s.SiteID, SitePassword: sitePassword, HubLeaf: s.leaf.Addr(),
+		Listen: devstack.ServiceListen(nil)}
+	if o.Layout == LayoutSplit {
+		// voltage-edge holds NATS and the bridge; it finds the services at their
+		// VOLTAGE_LISTEN_* addresses, as a site with separate containers would.
+		edge.InProcess = "none"
+	}
+	if _, err := devstack.StartEdge(s.procs, filepath.Join(s.bin, devstack.EdgeBinary), edgeDir, s.SiteDir, edge); err != nil {
 		return nil, err
 	}
-	env := []string{
-		"VOLTAGE_ADMIN_PASSWORD=" + s.AdminPassword,
-		"VOLTAGE_REDIS_URL=redis://" + s.RedisAddr + "/0",
-		"VOLTAGE_HTTP_ADDR=" + s.EdgeHTTP,
-		"VOLTAGE_NATS_URL=nats://" + s.EdgeNATS,
-		"VOLTAGE_NATS_LEAF_REMOTE=nats-leaf://" + s.SiteID + ":" + sitePassword + "@" + s.leaf.Addr(),
-	}
-	for name := range service.DefaultAddrs {
-		if name != "edge" {
-			env = append(env, service.EnvListenPrefix+strings.ToUpper(name)+"="+freeAddr())
+	if o.Layout == LayoutSplit {
+		s.Services = map[string]string{}
+		for _, name := range EdgeServices {
+			// The appliance's folder: each keeps its data in ./data/{name}.
+			if _, err := devstack.StartEdgeService(s.procs, filepath.Join(s.bin, name), edgeDir, s.SiteDir, edge, name); err != nil {
+				return nil, err
+			}
+			s.Services[name] = edge.Listen[name]
 		}
 	}
-	if err := s.add(ctx, "edge", filepath.Join(s.bin, "voltage-edge"), edgeDir, env, "--config", s.SiteDir); err != nil {
-		return nil, err
+	// Ready: the appliance's /readyz covers every service, in process or not.
+	services, err := devstack.WaitEdgeReady(ctx, s.EdgeHTTP, 90*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%w; its last output:\n%s", err, s.procs.Proc("edge").Tail())
 	}
-	if s.Services, err = s.edgeServices(ctx, 90*time.Second); err != nil {
-		return nil, err
+	if o.Layout == LayoutAppliance {
+		s.Services = services
 	}
 	ok = true
 	return s, nil
 }
 
-// Proc returns the named process ("redis", "mosquitto", "cloud", "voltsim", "edge").
-func (s *Stack) Proc(name string) *Proc { return s.procs[name] }
+// Layout is how the stack's edge runs.
+func (s *Stack) Layout() Layout { return s.opts.Layout }
+
+// Proc returns the named process ("redis", "mosquitto", "cloud", "voltsim",
+// "edge", and in the split layout each of EdgeServices); nil when there is none.
+func (s *Stack) Proc(name string) *devstack.Proc { return s.procs.Proc(name) }
 
 // Stop ends every process, the last started first.
 func (s *Stack) Stop() {
-	for i := len(s.order) - 1; i >= 0; i-- {
-		s.procs[s.order[i]].stop(5 * time.Second)
-	}
+	s.procs.StopAll()
 	if s.leaf != nil {
 		s.leaf.Close()
 	}
@@ -250,115 +258,44 @@ func (s *Stack) CutLeaf() { s.leaf.Cut() }
 // HealLeaf lets the edge's leaf link through again.
 func (s *Stack) HealLeaf() { s.leaf.Resume() }
 
-func (s *Stack) add(ctx context.Context, name, bin, dir string, env []string, args ...string) error {
-	p := &Proc{Name: name, bin: bin, args: args, env: env, dir: dir}
-	s.procs[name] = p
-	s.order = append(s.order, name)
-	return s.startProc(p)
-}
-
-func (s *Stack) startProc(p *Proc) error {
-	cmd := exec.Command(p.bin, p.args...)
-	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Dir = p.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", p.Name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			s.outMu.Lock()
-			fmt.Fprintf(s.out, "%-9s| %s\n", p.Name, sc.Text())
-			s.outMu.Unlock()
-			p.mu.Lock()
-			p.tail = append(p.tail, sc.Text())
-			if len(p.tail) > procTailLines {
-				p.tail = p.tail[len(p.tail)-procTailLines:]
-			}
-			p.mu.Unlock()
-		}
-		_ = cmd.Wait()
-		close(done)
-	}()
-	p.mu.Lock()
-	p.cmd, p.done = cmd, done
-	p.mu.Unlock()
-	return nil
-}
-
 // Kill sends SIGKILL and waits until the process is gone.
-func (s *Stack) Kill(name string) error {
-	p := s.procs[name]
-	if p == nil {
-		return fmt.Errorf("no process %q", name)
-	}
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return fmt.Errorf("kill %s: %w", name, err)
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s did not exit within 10 s of SIGKILL", name)
-	}
-}
+func (s *Stack) Kill(name string) error { return s.procs.Kill(name) }
 
 // Restart starts a killed process again with its command line and waits until it
-// serves (its port accepts connections).
+// serves.
 func (s *Stack) Restart(ctx context.Context, name string) error {
-	p := s.procs[name]
-	if p == nil {
-		return fmt.Errorf("no process %q", name)
-	}
-	if err := s.startProc(p); err != nil {
+	if err := s.procs.Restart(name); err != nil {
 		return err
 	}
-	switch name {
-	case "redis":
-		return waitTCP(ctx, s.RedisAddr, 30*time.Second)
-	case "mosquitto":
-		return waitTCP(ctx, s.MQTTAddr, 30*time.Second)
-	case "cloud":
-		return waitHTTP(ctx, "http://"+s.HubHTTP+"/trust-key", 60*time.Second)
-	case "edge":
-		_, err := s.edgeServices(ctx, 90*time.Second)
-		return err
-	case "voltsim":
-		return waitTCP(ctx, s.SimControl, 20*time.Second)
-	}
-	return nil
+	return s.waitReady(ctx, name)
 }
 
-func (p *Proc) stop(timeout time.Duration) {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	select {
-	case <-done:
-		return
+// waitReady waits until the named process serves: its port accepts connections,
+// or its HTTP readiness answers 200.
+func (s *Stack) waitReady(ctx context.Context, name string) error {
+	var err error
+	switch name {
+	case "redis":
+		err = devstack.WaitTCP(ctx, s.RedisAddr, 30*time.Second)
+	case "mosquitto":
+		err = devstack.WaitTCP(ctx, s.MQTTAddr, 30*time.Second)
+	case "cloud":
+		err = devstack.WaitHTTP(ctx, "http://"+s.HubHTTP+"/trust-key", 60*time.Second)
+	case "voltsim":
+		err = devstack.WaitTCP(ctx, s.SimControl, 20*time.Second)
+	case "edge":
+		_, err = devstack.WaitEdgeReady(ctx, s.EdgeHTTP, 90*time.Second)
 	default:
+		addr, ok := s.Services[name]
+		if !ok {
+			return fmt.Errorf("no process %q", name)
+		}
+		err = devstack.WaitHTTP(ctx, "http://"+addr+"/readyz", 90*time.Second)
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
+	if err != nil {
+		return fmt.Errorf("%s: %w; its last output:\n%s", name, err, s.procs.Proc(name).Tail())
 	}
+	return nil
 }
 
 // PrepareSite copies the demo site (src) to dst with every device on a free port,
@@ -374,7 +311,7 @@ func PrepareSite(src, dst, broker string, pollMS int) (string, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		return writeFile(filepath.Join(dst, rel), string(b))
+		return devstack.WriteFile(filepath.Join(dst, rel), string(b))
 	})
 	if err != nil {
 		return "", fmt.Errorf("copy the demo site: %w", err)
@@ -385,10 +322,10 @@ func PrepareSite(src, dst, broker string, pollMS int) (string, error) {
 		return "", err
 	}
 	s := regexp.MustCompile(`port: 150\d\d\b`).ReplaceAllStringFunc(string(b), func(string) string {
-		return "port: " + port(freeAddr())
+		return "port: " + devstack.Port(devstack.FreeAddr())
 	})
 	s = strings.ReplaceAll(s, "/tmp/voltage-demo/", filepath.Join(dst, "gpio")+"/")
-	s = regexp.MustCompile(`"239\.64\.142\.206:150\d\d"`).ReplaceAllString(s, `"239.64.142.206:`+port(freeAddr())+`"`)
+	s = regexp.MustCompile(`"239\.64\.142\.206:150\d\d"`).ReplaceAllString(s, `"239.64.142.206:`+devstack.Port(devstack.FreeAddr())+`"`)
 	// The counter channel (the first one) polls fast, so each counted value is seen.
 	first := strings.Index(s, "poll_interval_ms: 1000")
 	if first < 0 {
@@ -397,6 +334,27 @@ func PrepareSite(src, dst, broker string, pollMS int) (string, error) {
 	s = s[:first] + "poll_interval_ms: " + strconv.Itoa(pollMS) + s[first+len("poll_interval_ms: 1000"):]
 	if err := os.WriteFile(chans, []byte(s), 0o644); err != nil {
 		return "", err
+	}
+	// The counted alarm: a digital rule on the toggled signal, flapping
+	// suppression off (the signal toggles on purpose, several times a second).
+	al := filepath.Join(dst, "alarmsrv", "alarms.yaml")
+	if b, err = os.ReadFile(al); err != nil {
+		return "", err
+	}
+	a := regexp.MustCompile(`(?m)^flapping: \{[^}]*\}`).ReplaceAllString(string(b), "flapping: {transitions: 0}")
+	if a == string(b) || !strings.Contains(a, "\nalarms:\n") {
+		return "", errors.New("demo alarms.yaml: no top-level flapping or alarms any more; update tools/chaos")
+	}
+	if err := os.WriteFile(al, []byte(strings.TrimRight(a, "\n")+"\n"+alarmRuleYAML), 0o644); err != nil {
+		return "", err
+	}
+	// The model sink: modsrv routes the counter to pv1's total_energy.
+	routing := filepath.Join(dst, "modsrv", "instances", "pv1", "channel_routing.csv")
+	if b, err = os.ReadFile(routing); err != nil {
+		return "", err
+	}
+	if !strings.Contains(string(b), fmt.Sprintf("\n%d,%s,%d,M,%s,", CounterChannel, CounterType, CounterPoint, counterMeasurement)) {
+		return "", errors.New("demo modsrv routing of pv1 no longer maps the counter point to measurement 5; update tools/chaos")
 	}
 	ns := filepath.Join(dst, "netsrv", "netsrv.yaml")
 	b, err = os.ReadFile(ns)
@@ -410,42 +368,6 @@ func PrepareSite(src, dst, broker string, pollMS int) (string, error) {
 	return dst, os.WriteFile(ns, []byte(n), 0o644)
 }
 
-func (s *Stack) edgeServices(ctx context.Context, timeout time.Duration) (map[string]string, error) {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		var st struct {
-			Services map[string]struct{ HTTP string } `json:"services"`
-		}
-		resp, err := client.Get("http://" + s.EdgeHTTP + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("not ready: %s", resp.Status)
-			}
-		}
-		if err == nil {
-			if resp, err = client.Get("http://" + s.EdgeHTTP + "/status"); err == nil {
-				err = json.NewDecoder(resp.Body).Decode(&st)
-				resp.Body.Close()
-			}
-		}
-		if err == nil && len(st.Services) > 0 {
-			out := map[string]string{}
-			for name, sv := range st.Services {
-				out[name] = sv.HTTP
-			}
-			return out, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("edge appliance not ready within %s: %v", timeout, err)
-		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
-}
-
 func lookPath(name string, dirs ...string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
@@ -457,81 +379,4 @@ func lookPath(name string, dirs ...string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found", name)
-}
-
-// freeAddr is a free loopback address for a process started later: below the
-// ephemeral range, so no client socket of a busy machine takes it meanwhile.
-func freeAddr() string {
-	p, err := testharness.PortBelowEphemeral()
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-}
-
-func port(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
-
-func writeFile(path, content string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(content), 0o644)
-}
-
-func secret() (string, error) {
-	buf := make([]byte, 12)
-	if _, err := rand.Read(buf); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(buf), nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not accept connections within %s: %w", addr, timeout, err)
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-}
-
-func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("answered %s", resp.Status)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not OK within %s: %v", url, timeout, err)
-		}
-		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
-			return err
-		}
-	}
 }

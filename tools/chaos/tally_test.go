@@ -3,11 +3,14 @@ package chaos
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/voltageems/voltage/shared/command"
 	"github.com/voltageems/voltage/shared/config"
+	"github.com/voltageems/voltage/tools/devstack"
 )
 
 func TestTallyCountsLossDuplicatesAndAckedLoss(t *testing.T) {
@@ -86,7 +89,7 @@ func TestPrepareSiteMakesAValidChaosSite(t *testing.T) {
 
 func TestPrepareSiteRefusesADemoSiteItDoesNotKnow(t *testing.T) {
 	src := t.TempDir()
-	if err := writeFile(filepath.Join(src, "comsrv", "channels.yaml"), "channels: []\n"); err != nil {
+	if err := devstack.WriteFile(filepath.Join(src, "comsrv", "channels.yaml"), "channels: []\n"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := PrepareSite(src, t.TempDir(), "tcp://127.0.0.1:1", 100); err == nil || !strings.Contains(err.Error(), "update tools/chaos") {
@@ -103,5 +106,78 @@ func TestScenarioByName(t *testing.T) {
 	}
 	if _, ok := ScenarioByName("nope"); ok {
 		t.Error("unknown scenario found")
+	}
+}
+
+func TestTallyCommands(t *testing.T) {
+	// Sent 1…8. Accepted 1–5: 1 and 2 ran (2 twice), 3 failed at a dead device,
+	// 4 expired, 5 is still pending. 6 and 7 were refused, but 7 ran anyway (the
+	// gateway queued it and died before answering); 8 was refused and never ran.
+	// The device also holds a write of value 99.9, which no command sent.
+	accepted := map[int]string{1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}
+	outcomes := map[int]command.Status{1: command.OK, 2: command.OK, 3: command.Failed, 4: command.Expired, 5: command.Pending}
+	writes := map[int]int{commandIndex(commandValue(1)): 1, commandIndex(commandValue(2)): 2,
+		commandIndex(commandValue(7)): 1, commandIndex(99.9): 1}
+	got := tallyCommands(accepted, 3, 8, outcomes, writes)
+	want := CommandResult{Sent: 8, Accepted: 5, Refused: 3, OK: 2, Failed: 1, Expired: 1, Unfinished: 1,
+		AtDevice: 2, Twice: 1, RanUnanswered: 1, Stray: 1}
+	if got != want {
+		t.Errorf("tallyCommands = %+v\nwant            %+v", got, want)
+	}
+	if got.Lost() != 1 {
+		t.Errorf("Lost() = %d, want 1 (the pending command)", got.Lost())
+	}
+	// A command reported ok that the device never saw is lost too.
+	if r := tallyCommands(map[int]string{1: "a"}, 0, 1, map[int]command.Status{1: command.OK}, nil); r.OKNotAtDevice != 1 || r.Lost() != 1 {
+		t.Errorf("ok without a device write: %+v, Lost() = %d; want OKNotAtDevice 1, Lost 1", r, r.Lost())
+	}
+}
+
+func TestCommandValuesRoundTrip(t *testing.T) {
+	for k := 1; k <= 2*commandSpan; k++ {
+		if i := commandIndex(commandValue(k)); i != k%commandSpan {
+			t.Fatalf("command %d: value %v reads back as index %d, want %d", k, commandValue(k), i, k%commandSpan)
+		}
+		if v := commandValue(k); v < 0 || v > 100 {
+			t.Fatalf("command %d: value %v outside pv_power_limit's 0–100", k, v)
+		}
+	}
+}
+
+func TestPlanGroupsScenariosByLayout(t *testing.T) {
+	names := func(b Batch) (out []string) {
+		for _, sc := range b.Scenarios {
+			out = append(out, sc.Name)
+		}
+		return out
+	}
+	either := Scenario{Name: "either"}
+	split := Scenario{Name: "split", Layout: LayoutSplit}
+	appliance := Scenario{Name: "appliance", Layout: LayoutAppliance}
+	cases := []struct {
+		in   []Scenario
+		want map[Layout][]string
+	}{
+		{[]Scenario{either}, map[Layout][]string{LayoutAppliance: {"either"}}},
+		{[]Scenario{either, split}, map[Layout][]string{LayoutSplit: {"either", "split"}}},
+		{[]Scenario{appliance, either, split}, map[Layout][]string{LayoutSplit: {"either", "split"}, LayoutAppliance: {"appliance"}}},
+		{[]Scenario{appliance, either}, map[Layout][]string{LayoutAppliance: {"appliance", "either"}}},
+	}
+	for _, c := range cases {
+		got := map[Layout][]string{}
+		for _, b := range Plan(c.in) {
+			got[b.Layout] = names(b)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Plan(%v) = %v, want %v", names(Batch{Scenarios: c.in}), got, c.want)
+		}
+	}
+	// Every scenario of the suite lands in a batch of a layout it runs in.
+	for _, b := range Plan(Scenarios) {
+		for _, sc := range b.Scenarios {
+			if sc.Layout != "" && sc.Layout != b.Layout {
+				t.Errorf("%s needs the %s layout, planned on %s", sc.Name, sc.Layout, b.Layout)
+			}
+		}
 	}
 }

@@ -7,19 +7,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/voltageems/voltage/tools/chaos"
+	"github.com/voltageems/voltage/tools/devstack"
 )
 
 func main() {
@@ -36,7 +34,11 @@ func main() {
 	flag.Parse()
 	if *list {
 		for _, s := range chaos.Scenarios {
-			fmt.Printf("%-16s %s\n", s.Name, s.About)
+			layout := "either layout"
+			if s.Layout != "" {
+				layout = string(s.Layout) + " layout"
+			}
+			fmt.Printf("%-17s (%s) %s\n", s.Name, layout, s.About)
 		}
 		return
 	}
@@ -65,10 +67,9 @@ func run(ctx context.Context, names, dir string, verbose bool, tm chaos.Timing) 
 			scenarios = append(scenarios, sc)
 		}
 	}
-	out, err := exec.Command("go", "env", "GOWORK").Output()
-	gowork := strings.TrimSpace(string(out))
-	if err != nil || gowork == "" || gowork == "off" {
-		return false, errors.New("run voltchaos inside the VoltageEMS repository (no go.work found)")
+	root, err := devstack.WorkspaceRoot()
+	if err != nil {
+		return false, err
 	}
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "voltchaos-"); err != nil {
@@ -81,28 +82,19 @@ func run(ctx context.Context, names, dir string, verbose bool, tm chaos.Timing) 
 		logs = os.Stderr
 	}
 	start := time.Now()
-	fmt.Fprintln(os.Stderr, "building and starting the stack ...")
-	st, err := chaos.Start(ctx, chaos.Options{Root: filepath.Dir(gowork), StateDir: dir, Out: logs})
-	if err != nil {
-		return false, err
-	}
-	defer st.Stop()
-	sinks, closeSinks, err := st.Sinks(ctx, start)
-	if err != nil {
-		return false, err
-	}
-	defer closeSinks()
-	var results []chaos.Result
-	for i, sc := range scenarios {
-		fmt.Fprintf(os.Stderr, "%s: %s\n", sc.Name, sc.About)
-		r := chaos.Run(ctx, st, sinks, sc, (i+1)*100_000, tm)
-		results = append(results, r)
-		if r.Err != nil || r.Lost() > 0 {
+	su := chaos.Suite{Root: root, StateDir: dir, Logs: logs, Progress: os.Stderr, Timing: tm}
+	results, err := su.Run(ctx, scenarios)
+	for _, r := range results {
+		if r.Err != nil || r.Lost() > 0 || r.Commands.Twice > 0 {
 			failed = true
 		}
-		if ctx.Err() != nil {
-			break
-		}
+	}
+	if err != nil && len(results) == 0 {
+		return false, err
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "voltchaos: %v\n", err)
+		failed = true
 	}
 	fmt.Printf("\nchaos suite: outage %s, one value every %s, %s in all\n\n", tm.Outage, tm.Every, time.Since(start).Round(time.Second))
 	chaos.WriteTable(os.Stdout, results)
