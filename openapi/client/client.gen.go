@@ -706,7 +706,10 @@ type CommandFile struct {
 // CommandInputBody defines model for CommandInputBody.
 type CommandInputBody struct {
 	Channel int32 `json:"channel"`
-	Point   int32 `json:"point"`
+
+	// Id your own id for this command, to send it again safely after a lost answer: an id already used (within 24 h) for the same command is not sent again, the answer is that command's outcome; for a different command it is 409
+	Id    *string `json:"id,omitempty"`
+	Point int32   `json:"point"`
 
 	// Type C = control (0/1), A = adjustment (setpoint)
 	Type CommandInputBodyType `json:"type"`
@@ -1767,7 +1770,7 @@ type ClientInterface interface {
 
 	// SendCommandWithBody Send a control or adjustment command to a channel point
 	//
-	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1776,7 +1779,7 @@ type ClientInterface interface {
 
 	// SendCommand Send a control or adjustment command to a channel point
 	//
-	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2627,7 +2630,7 @@ func (c *Client) RecentCommands(ctx context.Context, params *RecentCommandsParam
 
 // SendCommandWithBody Send a control or adjustment command to a channel point
 //
-// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2646,7 +2649,7 @@ func (c *Client) SendCommandWithBody(ctx context.Context, contentType string, bo
 
 // SendCommand Send a control or adjustment command to a channel point
 //
-// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6344,7 +6347,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendCommandWithBodyWithResponse Send a control or adjustment command to a channel point
 	//
-	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6353,7 +6356,7 @@ type ClientWithResponsesInterface interface {
 
 	// SendCommandWithResponse Send a control or adjustment command to a channel point
 	//
-	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+	// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8590,6 +8593,8 @@ type SendCommandResponse struct {
 	ApplicationproblemJSON403 *ErrorModel
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ErrorModel
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *ErrorModel
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8614,6 +8619,11 @@ func (r SendCommandResponse) GetApplicationproblemJSON403() *ErrorModel {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r SendCommandResponse) GetApplicationproblemJSON404() *ErrorModel {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SendCommandResponse) GetApplicationproblemJSON409() *ErrorModel {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -11626,7 +11636,7 @@ func (c *ClientWithResponses) RecentCommandsWithResponse(ctx context.Context, pa
 
 // SendCommandWithBodyWithResponse Send a control or adjustment command to a channel point
 //
-// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11641,7 +11651,7 @@ func (c *ClientWithResponses) SendCommandWithBodyWithResponse(ctx context.Contex
 
 // SendCommandWithResponse Send a control or adjustment command to a channel point
 //
-// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+// comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13781,6 +13791,13 @@ func ParseSendCommandResponse(rsp *http.Response) (*SendCommandResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ErrorModel

@@ -26,6 +26,7 @@ type commandInput struct {
 		Point   uint32  `json:"point"`
 		Value   float64 `json:"value" doc:"engineering value"`
 		WaitMS  int     `json:"wait_ms,omitempty" minimum:"0" maximum:"30000" doc:"wait up to this long for the outcome; 0 answers at once (status pending)"`
+		ID      string  `json:"id,omitempty" minLength:"8" maxLength:"64" pattern:"^[A-Za-z0-9_.:-]+$" doc:"your own id for this command, to send it again safely after a lost answer: an id already used (within 24 h) for the same command is not sent again, the answer is that command's outcome; for a different command it is 409"`
 	}
 }
 
@@ -75,8 +76,9 @@ func (s *server) registerCommands(api huma.API) {
 	op(s, api, Operator, huma.Operation{
 		OperationID: "sendCommand", Method: http.MethodPost, Path: "/commands", Tags: []string{"commands"},
 		Summary:       "Send a control or adjustment command to a channel point",
-		Description:   "comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).",
-		DefaultStatus: http.StatusAccepted, Errors: []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+		Description: "comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). " +
+			"With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.",
+		DefaultStatus: http.StatusAccepted, Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}, s.sendCommand)
 	op(s, api, Viewer, huma.Operation{
 		OperationID: "getCommand", Method: http.MethodGet, Path: "/commands/{id}", Tags: []string{"commands"},
@@ -111,10 +113,20 @@ func (s *server) sendCommand(ctx context.Context, in *commandInput) (*commandOut
 		return nil, huma.Error404NotFound(fmt.Sprintf("channel %d has no %s point %d", b.Channel, t, b.Point))
 	}
 	me := caller(ctx)
-	c := command.Command{Channel: b.Channel, Type: t, Point: b.Point, Value: b.Value, Source: "api", User: me.User}
-	id, err := command.Submit(ctx, s.rdb, c)
-	if err != nil {
+	c := command.Command{ID: b.ID, Channel: b.Channel, Type: t, Point: b.Point, Value: b.Value, Source: "api", User: me.User}
+	id, created := b.ID, true
+	if id == "" {
+		id, err = command.Submit(ctx, s.rdb, c)
+	} else {
+		created, err = command.SubmitOnce(ctx, s.rdb, c)
+	}
+	switch {
+	case errors.Is(err, command.ErrIDInUse):
+		return nil, huma.Error409Conflict("id " + id + " is already used for a different command (ids are kept 24 h)")
+	case err != nil:
 		return nil, huma.Error503ServiceUnavailable("the command could not be queued: the state store does not answer")
+	case !created: // a retry: the first submission was audited
+		return s.outcome(ctx, id, b.WaitMS)
 	}
 	s.audit(ctx, "command_submitted", me.User, "id", id, "kind", "command",
 		"target", fmt.Sprintf("%d:%s:%d", b.Channel, t, b.Point), "value", point.FormatValue(b.Value))

@@ -3,6 +3,7 @@ package apigateway_test
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,4 +231,45 @@ func TestChannelPoints(t *testing.T) {
 	}
 	g.expect(g.do("GET", "/channels/9/points", tok, nil), 404)
 	g.expect(g.do("GET", "/channels/1/points?type=X", tok, nil), 422)
+}
+
+// A command sent with the client's own id runs once however often it is sent
+// again (a retry after a lost answer); the id cannot be reused for another
+// command.
+func TestCommandWithClientID(t *testing.T) {
+	g := newGateway(t)
+	op := g.user("olga", "operator")
+	rdb := g.site.RDB
+	send := map[string]any{"channel": 1, "type": "C", "point": 1, "value": 1, "id": "olga-0001"}
+	var first, again struct{ ID, Status string }
+	g.expect(g.do("POST", "/commands", op, send), 202).decode(t, &first)
+	g.expect(g.do("POST", "/commands", op, send), 202).decode(t, &again)
+	if first.ID != "olga-0001" || again.ID != first.ID || again.Status == "" {
+		t.Fatalf("answers %+v and %+v; want the client's id in both", first, again)
+	}
+	if n := rdb.XLen(t.Context(), keyspace.ChannelCommands(1)).Val(); n != 1 {
+		t.Errorf("%s holds %d entries after one command sent twice, want 1", keyspace.ChannelCommands(1), n)
+	}
+	audits := 0
+	for _, m := range rdb.XRange(t.Context(), keyspace.Audit, "-", "+").Val() {
+		if m.Values["action"] == "command_submitted" && m.Values["id"] == "olga-0001" {
+			audits++
+		}
+	}
+	if audits != 1 {
+		t.Errorf("audit:log has %d command_submitted entries for the id, want 1", audits)
+	}
+
+	// The same id for another value, or by another user: a clash, nothing sent.
+	other := map[string]any{"channel": 1, "type": "C", "point": 1, "value": 0, "id": "olga-0001"}
+	g.expect(g.do("POST", "/commands", op, other), 409)
+	g.expect(g.do("POST", "/commands", g.user("oskar", "operator"), send), 409)
+	if n := rdb.XLen(t.Context(), keyspace.ChannelCommands(1)).Val(); n != 1 {
+		t.Errorf("%s holds %d entries after refused clashes, want 1", keyspace.ChannelCommands(1), n)
+	}
+
+	// Ids the API does not take.
+	for _, bad := range []string{"short", "has space 123", "x/../../etc", strings.Repeat("a", 65)} {
+		g.expect(g.do("POST", "/commands", op, map[string]any{"channel": 1, "type": "C", "point": 1, "value": 1, "id": bad}), 422)
+	}
 }

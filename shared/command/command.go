@@ -136,24 +136,87 @@ func Submit(ctx context.Context, rdb redis.UniversalClient, c Command) (string, 
 	if c.ID == "" {
 		c.ID = NewID()
 	}
-	if c.TS == 0 {
-		c.TS = time.Now().UnixMilli()
-	}
-	if !c.Type.Writable() {
-		return "", fmt.Errorf("command %s: point type %s is not writable (want C or A)", c.ID, c.Type)
-	}
-	if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
-		return "", fmt.Errorf("command %s: value %v is not a finite number", c.ID, c.Value)
+	c, err := prepare(c)
+	if err != nil {
+		return "", err
 	}
 	pipe := rdb.TxPipeline()
-	pipe.HSet(ctx, keyspace.Command(c.ID), "status", string(Pending), "channel", c.Channel,
-		"type", c.Type.String(), "point", c.Point, "value", point.FormatValue(c.Value), "ts", c.TS)
-	pipe.Expire(ctx, keyspace.Command(c.ID), ResultTTL)
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.ChannelCommands(c.Channel), Values: c.Fields()})
+	queue(ctx, pipe, c)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return "", fmt.Errorf("submit command %s to channel %d: %w", c.ID, c.Channel, err)
 	}
 	return c.ID, nil
+}
+
+// ErrIDInUse is SubmitOnce's answer for an id that names a different command
+// (another target, value or user) within ResultTTL.
+var ErrIDInUse = errors.New("the command id is already in use for a different command")
+
+// SubmitOnce is Submit of a command whose id the client chose, so that the client
+// can send it again after a lost answer without running it twice. When cmd:{id}
+// exists already (within ResultTTL), nothing is submitted and created is false;
+// when that earlier command differs from c in channel, type, point, value or
+// user, the error wraps ErrIDInUse.
+func SubmitOnce(ctx context.Context, rdb redis.UniversalClient, c Command) (created bool, err error) {
+	if c.ID == "" {
+		return false, errors.New("submit once: the command has no id")
+	}
+	if c, err = prepare(c); err != nil {
+		return false, err
+	}
+	key := keyspace.Command(c.ID)
+	for range 3 { // a concurrent submission of the same id ends the watch; the next round sees it
+		err = rdb.Watch(ctx, func(tx *redis.Tx) error {
+			h, err := tx.HGetAll(ctx, key).Result()
+			if err != nil {
+				return err
+			}
+			if len(h) > 0 {
+				created = false
+				if h["channel"] != strconv.FormatUint(uint64(c.Channel), 10) || h["type"] != c.Type.String() ||
+					h["point"] != strconv.FormatUint(uint64(c.Point), 10) || h["value"] != point.FormatValue(c.Value) || h["user"] != c.User {
+					return fmt.Errorf("command %s: %w", c.ID, ErrIDInUse)
+				}
+				return nil
+			}
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				queue(ctx, pipe, c)
+				return nil
+			})
+			created = err == nil
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, ErrIDInUse) {
+		return false, fmt.Errorf("submit command %s to channel %d: %w", c.ID, c.Channel, err)
+	}
+	return created, err
+}
+
+// prepare fills TS and checks what Submit and SubmitOnce accept.
+func prepare(c Command) (Command, error) {
+	if c.TS == 0 {
+		c.TS = time.Now().UnixMilli()
+	}
+	if !c.Type.Writable() {
+		return c, fmt.Errorf("command %s: point type %s is not writable (want C or A)", c.ID, c.Type)
+	}
+	if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
+		return c, fmt.Errorf("command %s: value %v is not a finite number", c.ID, c.Value)
+	}
+	return c, nil
+}
+
+// queue adds the writes of a submission to pipe: cmd:{id} pending (with who
+// asked, so SubmitOnce can tell a retry from a clash) and the stream entry.
+func queue(ctx context.Context, pipe redis.Pipeliner, c Command) {
+	pipe.HSet(ctx, keyspace.Command(c.ID), "status", string(Pending), "channel", c.Channel,
+		"type", c.Type.String(), "point", c.Point, "value", point.FormatValue(c.Value), "ts", c.TS, "user", c.User)
+	pipe.Expire(ctx, keyspace.Command(c.ID), ResultTTL)
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: keyspace.ChannelCommands(c.Channel), Values: c.Fields()})
 }
 
 // Result is the outcome of a command, as stored in cmd:{id} and published on

@@ -284,3 +284,82 @@ func TestWaitTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestSubmitOnce(t *testing.T) {
+	rdb := testharness.StartRedis(t).Client(t)
+	ctx := context.Background()
+	c := Command{ID: "client-42", Channel: 3, Type: point.Adjustment, Point: 12, Value: 55.5, Source: "api", User: "alice"}
+	entries := func() int64 {
+		t.Helper()
+		n, err := rdb.XLen(ctx, keyspace.ChannelCommands(3)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	created, err := SubmitOnce(ctx, rdb, c)
+	if err != nil || !created {
+		t.Fatalf("first SubmitOnce = %v, %v; want created", created, err)
+	}
+	if h := rdb.HGet(ctx, keyspace.Command(c.ID), "user").Val(); h != "alice" {
+		t.Errorf("cmd hash user = %q, want alice", h)
+	}
+	// The same command again (a retry after a lost answer): nothing new.
+	created, err = SubmitOnce(ctx, rdb, c)
+	if err != nil || created {
+		t.Errorf("retried SubmitOnce = %v, %v; want not created, no error", created, err)
+	}
+	// Still the same command once its outcome is recorded.
+	rdb.HSet(ctx, keyspace.Command(c.ID), "status", string(OK), "done_ts", 1)
+	if created, err = SubmitOnce(ctx, rdb, c); err != nil || created {
+		t.Errorf("SubmitOnce after the outcome = %v, %v; want not created, no error", created, err)
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("%s has %d entries after three submissions of one id, want 1", keyspace.ChannelCommands(3), n)
+	}
+
+	// The id names another command: refused, nothing queued.
+	for name, other := range map[string]func(*Command){
+		"value":   func(o *Command) { o.Value = 56 },
+		"point":   func(o *Command) { o.Point = 13 },
+		"type":    func(o *Command) { o.Type = point.Control; o.Value = 1 },
+		"channel": func(o *Command) { o.Channel = 4 },
+		"user":    func(o *Command) { o.User = "mallory" },
+	} {
+		o := c
+		other(&o)
+		if created, err := SubmitOnce(ctx, rdb, o); created || !errors.Is(err, ErrIDInUse) {
+			t.Errorf("another %s under the same id: %v, %v; want ErrIDInUse", name, created, err)
+		}
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("%s has %d entries after refused clashes, want 1", keyspace.ChannelCommands(3), n)
+	}
+
+	// Racing submissions of one id: exactly one is queued.
+	race := Command{ID: "client-race", Channel: 3, Type: point.Control, Point: 1, Value: 1, User: "bob"}
+	results := make(chan bool, 8)
+	for range 8 {
+		go func() {
+			created, err := SubmitOnce(ctx, rdb, race)
+			if err != nil {
+				t.Errorf("racing SubmitOnce: %v", err)
+			}
+			results <- created
+		}()
+	}
+	createdN := 0
+	for range 8 {
+		if <-results {
+			createdN++
+		}
+	}
+	if createdN != 1 || entries() != 2 {
+		t.Errorf("8 racing submissions of one id: %d created, stream holds %d entries; want 1 and 2", createdN, entries())
+	}
+
+	if _, err := SubmitOnce(ctx, rdb, Command{Channel: 3, Type: point.Control, Point: 1, Value: 1}); err == nil {
+		t.Error("SubmitOnce without an id: no error")
+	}
+}

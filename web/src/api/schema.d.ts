@@ -1,4 +1,4 @@
-// openapi.json sha256 b174ee31881c9d224ffbdbb9938bc2c87daa9d5817f65da083f2f85fbabe2343
+// openapi.json sha256 b0c7ed8fa4d37773a6256a76a05289906c94f176f87e2fca275358a28198eada
 // Generated from openapi/openapi.json by web/scripts/gen.mjs (go tool task web). Do not edit.
 export interface paths {
     "/alarm-rules": {
@@ -411,7 +411,7 @@ export interface paths {
         put?: never;
         /**
          * Send a control or adjustment command to a channel point
-         * @description comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms).
+         * @description comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.
          */
         post: operations["sendCommand"];
         delete?: never;
@@ -1175,6 +1175,8 @@ export interface components {
         CommandInputBody: {
             /** Format: int32 */
             channel: number;
+            /** @description your own id for this command, to send it again safely after a lost answer: an id already used (within 24 h) for the same command is not sent again, the answer is that command's outcome; for a different command it is 409 */
+            id?: string;
             /** Format: int32 */
             point: number;
             /**
@@ -3434,6 +3436,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
