@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	shbackoff "github.com/voltageems/voltage/shared/backoff"
 	"github.com/voltageems/voltage/shared/subjects"
 	"github.com/voltageems/voltage/shared/uplink"
 )
@@ -78,10 +78,13 @@ func (h *hub) streamConfig(id string) jetstream.StreamConfig {
 // backoff is a capped exponential delay with jitter (DESIGN §11).
 type backoff struct{ n int }
 
+// retryPolicy paces the hub's retries of NATS, JetStream and history writes.
+var retryPolicy = shbackoff.Policy{Min: 100 * time.Millisecond, Max: 6400 * time.Millisecond}
+
 func (b *backoff) next() time.Duration {
-	d := 100 * time.Millisecond << min(b.n, 6) // up to 6.4 s
+	d := retryPolicy.Delay(b.n)
 	b.n++
-	return d/2 + rand.N(d/2+1)
+	return d
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

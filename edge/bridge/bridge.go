@@ -176,7 +176,7 @@ func (b *Bridge) RunUplink(ctx context.Context) error {
 			break
 		}
 		b.log.Warn("uplink: stream not ready; retrying", "err", err)
-		wait(ctx, backoff(failures))
+		wait(ctx, retryPolicy.Delay(failures))
 	}
 	if ctx.Err() != nil {
 		return nil

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/voltageems/voltage/shared/backoff"
 )
 
 // item is one Redis stream entry on its way up; msg is nil when the selection (or
@@ -273,7 +274,7 @@ func (p *pipeline) recover(ctx context.Context) error {
 // pause waits a capped exponential backoff with jitter.
 func (p *pipeline) pause(ctx context.Context) {
 	p.failures++
-	t := time.NewTimer(backoff(p.failures))
+	t := time.NewTimer(retryPolicy.Delay(p.failures))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -281,7 +282,5 @@ func (p *pipeline) pause(ctx context.Context) {
 	}
 }
 
-func backoff(n int) time.Duration {
-	d := min(100*time.Millisecond<<min(n, 6), 5*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
+// retryPolicy is the pause after consecutive failures (Delay(n) after n).
+var retryPolicy = backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}

@@ -75,7 +75,7 @@ type recentOutput struct {
 func (s *server) registerCommands(api huma.API) {
 	op(s, api, Operator, huma.Operation{
 		OperationID: "sendCommand", Method: http.MethodPost, Path: "/commands", Tags: []string{"commands"},
-		Summary:       "Send a control or adjustment command to a channel point",
+		Summary: "Send a control or adjustment command to a channel point",
 		Description: "comsrv checks the point and its limits and executes it in order with the polling; the answer is the result (status pending without wait_ms). " +
 			"With your own id, a retry after a lost answer (a timeout, a restarted gateway) does not run the command twice.",
 		DefaultStatus: http.StatusAccepted, Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/voltageems/voltage/services/hissrv/sample"
+	"github.com/voltageems/voltage/shared/backoff"
 	"github.com/voltageems/voltage/shared/changefeed"
 	"github.com/voltageems/voltage/shared/spool"
 	"github.com/voltageems/voltage/shared/statestore"
@@ -345,11 +345,7 @@ func (p *pipeline) backoffFor(attempt int) time.Duration { return p.backoffUpTo(
 // backoffUpTo is the pause before retry attempt: exponential from minPause,
 // capped at limit, with jitter.
 func (p *pipeline) backoffUpTo(attempt int, limit time.Duration) time.Duration {
-	d := p.minPause << min(attempt, 16)
-	if d > limit || d <= 0 {
-		d = limit
-	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Policy{Min: p.minPause, Max: limit}.Delay(attempt)
 }
 
 // pause waits a capped exponential backoff with jitter; false when ctx ended.

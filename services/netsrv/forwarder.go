@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/voltageems/voltage/shared/backoff"
 	"github.com/voltageems/voltage/shared/changefeed"
 	"github.com/voltageems/voltage/shared/spool"
 )
@@ -109,7 +109,7 @@ func (f *forwarder) run(ctx context.Context) {
 				// Retry later; meanwhile new entries keep moving to the spool
 				// behind the old ones, so the stream does not fill up.
 				f.drainFailures++
-				f.drainAt = time.Now().Add(backoff(f.drainFailures))
+				f.drainAt = time.Now().Add(retryPolicy.Delay(f.drainFailures))
 			}
 			continue
 		}
@@ -127,16 +127,13 @@ func (f *forwarder) run(ctx context.Context) {
 	}
 }
 
-// backoff is the capped, jittered delay after n consecutive failures.
-func backoff(n int) time.Duration {
-	d := min(100*time.Millisecond<<min(n, 6), 5*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
+// retryPolicy is the pause after consecutive failures (Delay(n) after n).
+var retryPolicy = backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // pause waits a capped, jittered, growing delay after a failure.
 func (f *forwarder) pause(ctx context.Context) {
 	f.failures++
-	t := time.NewTimer(backoff(f.failures))
+	t := time.NewTimer(retryPolicy.Delay(f.failures))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

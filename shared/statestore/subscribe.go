@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/voltageems/voltage/shared/backoff"
 )
 
 // Event is what Subscribe delivers: a change message, or a resync marker.
@@ -22,12 +24,11 @@ type Event struct {
 	Received time.Time
 }
 
-// Subscription backoff bounds: a lost subscription is retried after 100 ms,
-// doubling up to 5 s.
-const (
-	subscribeRetryMin = 100 * time.Millisecond
-	subscribeRetryMax = 5 * time.Second
-)
+// subscribeRetry paces the retries of a lost subscription: 100 ms doubling up
+// to 2 s, jittered. Redis is the site's own state store: taking the changes up
+// again promptly matters more than sparing it retries (a 5 s cap made modsrv and
+// alarmsrv miss seconds of changes after a Redis restart, docs/chaos.md).
+var subscribeRetry = backoff.Policy{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // Subscribe subscribes to the change channels (hash keys such as comsrv:1:T or
 // inst:5:M) and calls deliver for every event, in order, on the calling
@@ -51,7 +52,7 @@ func Subscribe(ctx context.Context, rdb redis.UniversalClient, channels []string
 	// Receive does not return when ctx ends; closing the subscription makes it.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer stop()
-	wait, subscribed := subscribeRetryMin, false
+	failures, subscribed := 0, false
 	for {
 		msg, err := ps.Receive(ctx)
 		if err != nil {
@@ -66,9 +67,9 @@ func Subscribe(ctx context.Context, rdb redis.UniversalClient, channels []string
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(wait):
+			case <-time.After(subscribeRetry.Delay(failures)):
 			}
-			wait = min(wait*2, subscribeRetryMax)
+			failures++
 			continue
 		}
 		var ev Event
@@ -79,7 +80,7 @@ func Subscribe(ctx context.Context, rdb redis.UniversalClient, channels []string
 			if m.Kind != "subscribe" || m.Count != len(channels) {
 				continue
 			}
-			wait, subscribed = subscribeRetryMin, true
+			failures, subscribed = 0, true
 			up(true)
 			ev = Event{Resync: true, Received: time.Now()}
 		case *redis.Message:

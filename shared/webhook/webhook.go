@@ -24,11 +24,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voltageems/voltage/shared/backoff"
 )
 
 // Header names.
@@ -182,12 +183,7 @@ func (c *Client) attempt(ctx context.Context, delivery string, body []byte) (int
 // backoff is the wait before retry n (1-based): full jitter over a capped
 // exponential, so many senders retrying at once spread out.
 func (c *Client) backoff(n int) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 1; i < n && d < c.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Policy{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}.Delay(n - 1)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voltageems/voltage/services/comsrv/protocol"
+	"github.com/voltageems/voltage/shared/backoff"
 	"github.com/voltageems/voltage/shared/config"
 	"github.com/voltageems/voltage/shared/keyspace"
 	"github.com/voltageems/voltage/shared/point"
@@ -168,13 +168,13 @@ func (r *Runner) MarkRedisReset() { r.table.markDirty() }
 // Run supervises the link until ctx is done.
 func (r *Runner) Run(ctx context.Context) error {
 	r.restore(ctx)
-	backoff := BackoffMin
+	retry := BackoffMin
 	for ctx.Err() == nil {
 		r.setState(ctx, StateConnecting, nil)
 		err := r.drv.Connect(ctx, r.table)
 		if err == nil {
 			r.log.Info("link up")
-			backoff = BackoffMin
+			retry = BackoffMin
 			r.lastOK = time.Now().UnixMilli()
 			r.setState(ctx, StateUp, nil)
 			err = r.serve(ctx)
@@ -187,15 +187,15 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.errs++
 		r.metrics.linkErrors.WithLabelValues(r.label()).Inc()
-		r.log.Warn("link down", "err", err, "retry_in", backoff)
+		r.log.Warn("link down", "err", err, "retry_in", retry)
 		r.table.markAll(point.CommLost)
 		r.setState(ctx, StateDown, err)
 		r.flush(ctx)
 		r.failQueued(fmt.Errorf("%w: %v", ErrChannelDown, err))
-		if !r.wait(ctx, jitter(backoff)) {
+		if !r.wait(ctx, backoff.Jitter(retry)) {
 			break
 		}
-		backoff = min(backoff*2, BackoffMax)
+		retry = min(retry*2, BackoffMax)
 	}
 	r.shutdown()
 	return nil
@@ -436,8 +436,3 @@ func (r *Runner) wait(ctx context.Context, d time.Duration) bool {
 }
 
 func (r *Runner) label() string { return strconv.FormatUint(uint64(r.ch.ID), 10) }
-
-// jitter spreads reconnects of many channels: a random duration in [d/2, d].
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
-}

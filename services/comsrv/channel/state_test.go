@@ -162,16 +162,6 @@ func TestDirtyAndRestore(t *testing.T) {
 	}
 }
 
-func TestJitterStaysWithinHalfToFull(t *testing.T) {
-	for _, d := range []time.Duration{time.Millisecond, 500 * time.Millisecond, 30 * time.Second} {
-		for range 200 {
-			if j := jitter(d); j < d/2 || j > d {
-				t.Fatalf("jitter(%s) = %s, want within [%s, %s]", d, j, d/2, d)
-			}
-		}
-	}
-}
-
 func TestChangesInOneMillisecondGetDistinctTimestamps(t *testing.T) {
 	pt, _ := newTestTable(0, 0)
 	pt.Sample(point.Telemetry, point.Sample{ID: 1, Value: 1, TS: 5000})
