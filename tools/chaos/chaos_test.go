@@ -74,8 +74,9 @@ func checkResult(t *testing.T, r Result) {
 	if c.Accepted == 0 || c.OK == 0 {
 		t.Errorf("%s: commands %+v: none accepted or none ran", name, c)
 	}
-	if c.Twice != 0 || c.Stray != 0 {
-		t.Errorf("%s: commands %+v: %d ran twice, %d device writes no command explains", name, c, c.Twice, c.Stray)
+	if c.Twice != 0 || c.Stray != 0 || c.RanUnanswered != 0 {
+		t.Errorf("%s: commands %+v: %d ran twice, %d ran without being accepted, %d device writes no command explains",
+			name, c, c.Twice, c.RanUnanswered, c.Stray)
 	}
 	if a := r.Alarms; a.Raised == 0 || a.Recovery < 0 {
 		t.Errorf("%s: alarms %+v: none raised, or none after the fault", name, a)

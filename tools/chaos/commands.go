@@ -32,50 +32,86 @@ func commandValue(k int) float64 { return float64(k%commandSpan) / 10 }
 func commandIndex(v float64) int { return int(math.Round(v*10)) % commandSpan }
 
 // CommandProducer sends command 1, 2, 3, … to the counter channel through the
-// site's API (POST /commands, as the admin), one every `every`, and remembers
-// which ones the API accepted (answered with an id) and which it refused. A
-// refused command was never the system's: the client was told.
+// site's API (POST /commands, as the admin), one every `every`, each under its
+// own id ("{prefix}-{k}"), as a careful integrator would: a command the API did
+// not accept (an error, no answer) is sent again with the same id on the next
+// tick until it is, so a command the gateway queued before it died is not run
+// twice, and the sequence has no gaps.
 type CommandProducer struct {
-	gateway, password string
-	every             time.Duration
-	client            *http.Client
+	gateway, password, prefix string
+	every                     time.Duration
+	client                    *http.Client
 
 	mu       sync.Mutex
 	token    string
 	accepted map[int]string // k → command id
-	refused  int
-	sent     int
+	refused  int            // attempts the API did not accept
+	sent     int            // attempts
 }
 
-// NewCommandProducer sends through the gateway at addr (host:port).
-func NewCommandProducer(gateway, password string, every time.Duration) *CommandProducer {
-	return &CommandProducer{gateway: "http://" + gateway, password: password, every: every,
+// NewCommandProducer sends through the gateway at addr (host:port), with ids
+// starting with prefix.
+func NewCommandProducer(gateway, password, prefix string, every time.Duration) *CommandProducer {
+	return &CommandProducer{gateway: "http://" + gateway, password: password, prefix: prefix, every: every,
 		client: &http.Client{Timeout: 3 * time.Second}, accepted: map[int]string{}}
 }
 
-// Run sends until ctx is done.
+// commandSettle bounds how long Run, once stopped, keeps sending a command whose
+// last attempt was not accepted.
+const commandSettle = 15 * time.Second
+
+// Run sends until ctx is done; then it sends a command still unaccepted again
+// until it is accepted (or commandSettle), so that every command it started
+// has a known fate. A request is never cut by ctx.
 func (p *CommandProducer) Run(ctx context.Context) {
 	t := time.NewTicker(p.every)
 	defer t.Stop()
-	for k := 1; ; k++ {
+	var settle <-chan time.Time
+	for k := 1; ; {
 		select {
 		case <-ctx.Done():
-			return
+			if k == 1 || p.isAccepted(k) {
+				return
+			}
+			if settle == nil {
+				settle = time.After(commandSettle)
+			}
+			select {
+			case <-settle:
+				return
+			case <-t.C:
+			}
 		case <-t.C:
 		}
-		id, err := p.send(ctx, k)
+		id := fmt.Sprintf("%s-%d", p.prefix, k)
+		_, err := p.send(id, k)
 		p.mu.Lock()
 		p.sent++
 		if err == nil {
 			p.accepted[k] = id
-		} else if ctx.Err() == nil {
+		} else {
 			p.refused++
 		}
 		p.mu.Unlock()
+		if err == nil {
+			if ctx.Err() != nil {
+				return
+			}
+			k++
+		}
 	}
 }
 
-func (p *CommandProducer) send(ctx context.Context, k int) (string, error) {
+func (p *CommandProducer) isAccepted(k int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.accepted[k]
+	return ok
+}
+
+func (p *CommandProducer) send(id string, k int) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*p.client.Timeout)
+	defer cancel()
 	p.mu.Lock()
 	tok := p.token
 	p.mu.Unlock()
@@ -88,7 +124,7 @@ func (p *CommandProducer) send(ctx context.Context, k int) (string, error) {
 		p.token = tok
 		p.mu.Unlock()
 	}
-	body, _ := json.Marshal(map[string]any{"channel": CounterChannel, "type": CommandType, "point": CommandPoint, "value": commandValue(k)})
+	body, _ := json.Marshal(map[string]any{"id": id, "channel": CounterChannel, "type": CommandType, "point": CommandPoint, "value": commandValue(k)})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.gateway+"/commands", bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -112,14 +148,14 @@ func (p *CommandProducer) send(ctx context.Context, k int) (string, error) {
 	var r struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil || r.ID == "" {
-		return "", fmt.Errorf("POST /commands: no id in %.200s", b)
+	if err := json.Unmarshal(b, &r); err != nil || r.ID != id {
+		return "", fmt.Errorf("POST /commands: want id %s in %.200s", id, b)
 	}
 	return r.ID, nil
 }
 
-// Accepted is a copy of the accepted commands (k → id), how many were refused
-// and how many were sent.
+// Accepted is a copy of the accepted commands (k → id), how many attempts the
+// API did not accept, and how many attempts were made.
 func (p *CommandProducer) Accepted() (accepted map[int]string, refused, sent int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -143,10 +179,10 @@ type CommandResult struct {
 	// OKNotAtDevice are commands reported ok that the device never saw (lost,
 	// must be 0).
 	OKNotAtDevice int
-	// RanUnanswered are refused commands the device executed: the gateway
-	// queued them and died before it answered (the client cannot tell; it
-	// would have to ask GET /commands). Stray are device writes of this run no
-	// sent command explains (must be 0).
+	// RanUnanswered are commands never accepted that the device executed: the
+	// gateway queued one and died before it answered, and no retry with its id
+	// got through (must be 0: the producer retries until it knows). Stray are
+	// device writes of this run no sent command explains (must be 0).
 	RanUnanswered, Stray int
 }
 
@@ -247,7 +283,7 @@ func tallyCommands(accepted map[int]string, refused, sent int, outcomes map[int]
 	for i, n := range writes {
 		switch {
 		case explained[i]:
-		case i >= 1 && i <= sent && sent < commandSpan: // sent, refused, and still run
+		case i == (len(accepted)+1)%commandSpan: // the one command sent and not (yet) accepted, run
 			r.RanUnanswered += n
 		default:
 			r.Stray += n

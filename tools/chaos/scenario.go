@@ -177,7 +177,7 @@ func Run(ctx context.Context, st *Stack, sinks []Sink, sc Scenario, base int, tm
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	p := NewProducer(st.SimControl, tm.Every, base)
-	cp := NewCommandProducer(st.Services["apigateway"], st.AdminPassword, tm.Every)
+	cp := NewCommandProducer(st.Services["apigateway"], st.AdminPassword, fmt.Sprintf("chaos-%d", base), tm.Every)
 	var producing sync.WaitGroup
 	producing.Add(2)
 	go func() { defer producing.Done(); p.Run(pctx) }()

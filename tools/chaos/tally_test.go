@@ -110,14 +110,14 @@ func TestScenarioByName(t *testing.T) {
 }
 
 func TestTallyCommands(t *testing.T) {
-	// Sent 1…8. Accepted 1–5: 1 and 2 ran (2 twice), 3 failed at a dead device,
-	// 4 expired, 5 is still pending. 6 and 7 were refused, but 7 ran anyway (the
-	// gateway queued it and died before answering); 8 was refused and never ran.
+	// Commands 1–5 were accepted: 1 and 2 ran (2 twice), 3 failed at a dead
+	// device, 4 expired, 5 is still pending. Command 6 was sent three times and
+	// never accepted, but ran (the gateway queued it and died before answering).
 	// The device also holds a write of value 99.9, which no command sent.
 	accepted := map[int]string{1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}
 	outcomes := map[int]command.Status{1: command.OK, 2: command.OK, 3: command.Failed, 4: command.Expired, 5: command.Pending}
 	writes := map[int]int{commandIndex(commandValue(1)): 1, commandIndex(commandValue(2)): 2,
-		commandIndex(commandValue(7)): 1, commandIndex(99.9): 1}
+		commandIndex(commandValue(6)): 1, commandIndex(99.9): 1}
 	got := tallyCommands(accepted, 3, 8, outcomes, writes)
 	want := CommandResult{Sent: 8, Accepted: 5, Refused: 3, OK: 2, Failed: 1, Expired: 1, Unfinished: 1,
 		AtDevice: 2, Twice: 1, RanUnanswered: 1, Stray: 1}
