@@ -95,7 +95,10 @@ func (hs *history) site(id string) (*siteHistory, error) {
 		st, err := embedded.Open(embedded.Options{
 			Dir: filepath.Join(hs.cfg.Dir, id), Site: id,
 			Raw: embedded.Retention{Age: hs.cfg.Retention.Duration}, Tiers: tiers,
-			Log: hs.log.With("site", id),
+			// The batch is acknowledged in the stream right after the write: the
+			// write must be on disk by then, as hissrv's default (sync_wal).
+			SyncWAL: true,
+			Log:     hs.log.With("site", id),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open history store of site %s in %s: %w", id, hs.cfg.Dir, err)
@@ -152,14 +155,7 @@ func (h *hub) writeHistory(ctx context.Context, s *siteState, log *slog.Logger) 
 	var cons jetstream.Consumer
 	for ctx.Err() == nil {
 		var err error
-		cons, err = h.js.CreateOrUpdateConsumer(ctx, subjects.HubStream(s.id), jetstream.ConsumerConfig{
-			Durable:       HistoryConsumer,
-			Description:   "writes the site's uplink to the cloud history",
-			AckPolicy:     jetstream.AckAllPolicy,
-			AckWait:       time.Minute,
-			MaxAckPending: 10 * historyBatch,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		cons, err = h.historyConsumer(ctx, s.id, log)
 		if err == nil {
 			break
 		}
@@ -217,6 +213,51 @@ func (h *hub) writeHistory(ctx context.Context, s *siteState, log *slog.Logger) 
 			}
 		}
 	}
+}
+
+// historyConfig is the history consumer of a site's hub stream, delivering from
+// start (a stream sequence; 0: from the beginning).
+func historyConfig(start uint64) jetstream.ConsumerConfig {
+	c := jetstream.ConsumerConfig{
+		Durable:       HistoryConsumer,
+		Description:   "writes the site's uplink to the cloud history",
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 10 * historyBatch,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if start > 0 {
+		c.DeliverPolicy, c.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	}
+	return c
+}
+
+// historyConsumer opens the site's history consumer so that it resumes right
+// after the last acknowledged message. Messages a previous hub process took and
+// never acknowledged (it was killed mid-batch) would otherwise wait out AckWait, a
+// minute, before coming again: the consumer is then made anew from the
+// acknowledgement floor, which re-delivers them at once (a batch written twice
+// is stored once: repeats are recognised).
+func (h *hub) historyConsumer(ctx context.Context, site string, log *slog.Logger) (jetstream.Consumer, error) {
+	stream := subjects.HubStream(site)
+	if old, err := h.js.Consumer(ctx, stream, HistoryConsumer); err == nil {
+		info, err := old.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if info.NumAckPending == 0 {
+			return old, nil // its deliver policy may be a start sequence: kept as it is
+		}
+		log.Info("history consumer resumes after its acknowledged messages", "ack_floor", info.AckFloor.Stream,
+			"unacknowledged", info.NumAckPending)
+		if err := h.js.DeleteConsumer(ctx, stream, HistoryConsumer); err != nil {
+			return nil, err
+		}
+		return h.js.CreateOrUpdateConsumer(ctx, stream, historyConfig(info.AckFloor.Stream+1))
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	return h.js.CreateOrUpdateConsumer(ctx, stream, historyConfig(0))
 }
 
 // storeHistory writes samples, retrying with backoff until it succeeds or ctx is

@@ -91,3 +91,62 @@ func TestInfluxHistoryAcknowledgesOnlyWrites(t *testing.T) {
 		return nil
 	})
 }
+
+// TestHistoryResumesUnacknowledgedAtOnceAfterRestart: a hub that stops while its
+// history consumer holds a batch it could not write (the backend is away) leaves
+// those messages taken and unacknowledged. The next hub resumes right after the
+// last acknowledgement: the batch is written as soon as the backend is back, not
+// a minute later when the old delivery's AckWait runs out.
+func TestHistoryResumesUnacknowledgedAtOnceAfterRestart(t *testing.T) {
+	vm := testharness.StartVictoriaMetrics(t)
+	t.Setenv("VOLTAGE_INFLUX_TOKEN", "unused-by-victoria-metrics")
+	cfg := freeConfig(t)
+	cfg.History = hub.History{Backend: hub.HistoryInflux, Influx: hub.Influx{URL: vm.URL(), Org: "o", Bucket: "b"}}
+	cfg.Sites = []hub.Site{{ID: "p"}}
+	h := startHub(t, cfg)
+	px := startProxy(t, leafHost(t, h.LeafURL))
+	e := startEdge(t, "p", edgeLeaf{url: px.url("nats-leaf")})
+	start := time.Now().Add(-time.Hour).UnixMilli()
+	for i := range 10 {
+		e.changeAt(1, i, start+int64(i)*1000, `"1":1`)
+	}
+	testharness.Eventually(t, 30*time.Second, func() error {
+		got, err := vmSamples(t, vm)
+		if err != nil {
+			return err
+		}
+		if got["p"] != 10 {
+			return fmt.Errorf("site p has %d samples, want 10", got["p"])
+		}
+		return nil
+	})
+	vm.Stop(t)
+	for i := 10; i < 30; i++ {
+		e.changeAt(1, i, start+int64(i)*1000, `"1":1`)
+	}
+	waitCount(t, h.ClientURL, "p", 30, 30*time.Second)
+	testharness.Eventually(t, 30*time.Second, func() error {
+		if n := metric(t, h, `voltage_cloud_history_write_errors_total{site="p"}`); n < 1 {
+			return fmt.Errorf("the held batch has not failed to write yet (%v)", n)
+		}
+		return nil
+	})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	vm.Start(t)
+	restarted := time.Now()
+	h2 := startHub(t, cfg) // same store: the consumer still holds the batch of the first hub
+	px.setTarget(leafHost(t, h2.LeafURL))
+	testharness.Eventually(t, 20*time.Second, func() error { // well inside the 1 min AckWait
+		got, err := vmSamples(t, vm)
+		if err != nil {
+			return err
+		}
+		if got["p"] != 30 {
+			return fmt.Errorf("site p has %d samples, want 30", got["p"])
+		}
+		return nil
+	})
+	t.Logf("the held batch was written %s after the restart", time.Since(restarted).Round(time.Millisecond))
+}
