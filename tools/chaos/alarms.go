@@ -78,19 +78,7 @@ func idTime(id string) time.Time {
 // rises counts the signal's 0→1 changes in voltage:changes from since on.
 func (a alarmCounter) rises(ctx context.Context, since time.Time) (int, error) {
 	n, last := 0, -1.0
-	err := xrangeAll(ctx, a.rdb, keyspace.Changes, streamID(since), func(m redis.XMessage) {
-		if key, _ := m.Values["key"].(string); key != alarmSignal {
-			return
-		}
-		raw, _ := m.Values["m"].(string)
-		msg, err := statestore.DecodeMessage([]byte(raw))
-		if err != nil {
-			return
-		}
-		v, ok := msg.V[alarmField]
-		if !ok {
-			return
-		}
+	err := eachChange(ctx, a.rdb, streamID(since), alarmSignal, alarmField, func(v float64) {
 		if v == 1 && last == 0 {
 			n++
 		}
@@ -201,6 +189,24 @@ func (a alarmCounter) count(ctx context.Context, since, restored time.Time) (Ala
 		}
 	}
 	return r, nil
+}
+
+// eachChange calls fn, in order, with every value of key's field in
+// voltage:changes from the entry id start on.
+func eachChange(ctx context.Context, rdb *redis.Client, start, key, field string, fn func(float64)) error {
+	return xrangeAll(ctx, rdb, keyspace.Changes, start, func(m redis.XMessage) {
+		if k, _ := m.Values["key"].(string); k != key {
+			return
+		}
+		raw, _ := m.Values["m"].(string)
+		msg, err := statestore.DecodeMessage([]byte(raw))
+		if err != nil {
+			return
+		}
+		if v, ok := msg.V[field]; ok {
+			fn(v)
+		}
+	})
 }
 
 // xrangeAll calls fn for every entry of stream from start on, in order.

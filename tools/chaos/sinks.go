@@ -17,7 +17,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voltageems/voltage/shared/keyspace"
-	"github.com/voltageems/voltage/shared/statestore"
 )
 
 // Producer sets the counter point to 1, 2, 3, … at a fixed rate through voltsim's
@@ -145,20 +144,7 @@ func (s StreamSink) Read(ctx context.Context) (Counts, error) {
 		key, field = counterHash, counterField
 	}
 	c := Counts{}
-	err := xrangeAll(ctx, s.RDB, keyspace.Changes, "-", func(m redis.XMessage) {
-		if k, _ := m.Values["key"].(string); k != key {
-			return
-		}
-		raw, _ := m.Values["m"].(string)
-		msg, err := statestore.DecodeMessage([]byte(raw))
-		if err != nil {
-			return
-		}
-		if v, ok := msg.V[field]; ok {
-			c.add(v)
-		}
-	})
-	if err != nil {
+	if err := eachChange(ctx, s.RDB, "-", key, field, c.add); err != nil {
 		return nil, err
 	}
 	return c, nil
