@@ -71,7 +71,7 @@ var Scenarios = []Scenario{
 	killRestartAs("hissrv-kill9", "hissrv", LayoutSplit, "hissrv killed -9 and restarted: it resumes voltage:changes from its last acknowledgement, history holds every value once"),
 	killRestartAs("rulesrv-kill9", "rulesrv", LayoutSplit, "rulesrv killed -9 and restarted: rules pause; data, commands and alarms are untouched"),
 	killRestartAs("alarmsrv-kill9", "alarmsrv", LayoutSplit, "alarmsrv killed -9 and restarted: transitions while it is away are not evaluated (it evaluates the state it finds when back); every event it wrote reaches the cloud"),
-	killRestartAs("apigateway-kill9", "apigateway", LayoutSplit, "the API gateway killed -9 and restarted: commands are refused while it is away (the client is told); every accepted one runs"),
+	killRestartAs("apigateway-kill9", "apigateway", LayoutSplit, "the API gateway killed -9 and restarted: commands are refused while it is away (the client is told and sends again with the same id); every command runs exactly once"),
 	killRestartAs("netsrv-kill9", "netsrv", LayoutSplit, "netsrv killed -9 and restarted: it resumes voltage:changes from its last acknowledgement and its spool, MQTT gets every value"),
 	deviceFault("device-flap", `{"mode":"drop"}`, "the counter device drops every connection (voltsim fault drop), then recovers: values set while it was unreachable are never read (not a loss of the system); everything read is kept"),
 	deviceFault("device-slow", `{"mode":"delay","delay_ms":400}`, "the counter device answers after 400 ms (longer than the poll interval): comsrv reads fewer values; everything read is kept"),
