@@ -174,11 +174,13 @@ func Run(ctx context.Context, st *Stack, sinks []Sink, sc Scenario, base int, tm
 	defer rdb.Close()
 	alarms := alarmCounter{rdb: rdb, hub: st.HubNATS, site: st.SiteID}
 	since := time.Now() // the alarm events and device writes of this run are those after it
+	// The producers end before Run returns, whichever way: stop, then wait.
+	var producing sync.WaitGroup
+	defer producing.Wait()
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	p := NewProducer(st.SimControl, tm.Every, base)
 	cp := NewCommandProducer(st.Services["apigateway"], st.AdminPassword, fmt.Sprintf("chaos-%d", base), tm.Every)
-	var producing sync.WaitGroup
 	producing.Add(2)
 	go func() { defer producing.Done(); p.Run(pctx) }()
 	go func() { defer producing.Done(); cp.Run(pctx) }()
