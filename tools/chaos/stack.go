@@ -321,8 +321,13 @@ func PrepareSite(src, dst, broker string, pollMS int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := regexp.MustCompile(`port: 150\d\d\b`).ReplaceAllStringFunc(string(b), func(string) string {
-		return "port: " + devstack.Port(devstack.FreeAddr())
+	s := regexp.MustCompile(`port: 150\d\d\b`).ReplaceAllStringFunc(string(b), func(demo string) string {
+		for {
+			// Never the demo's own port: `task dev` may be running on it.
+			if p := "port: " + devstack.Port(devstack.FreeAddr()); p != demo {
+				return p
+			}
+		}
 	})
 	s = strings.ReplaceAll(s, "/tmp/voltage-demo/", filepath.Join(dst, "gpio")+"/")
 	s = regexp.MustCompile(`"239\.64\.142\.206:150\d\d"`).ReplaceAllString(s, `"239.64.142.206:`+devstack.Port(devstack.FreeAddr())+`"`)

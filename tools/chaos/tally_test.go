@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +79,16 @@ func TestPrepareSiteMakesAValidChaosSite(t *testing.T) {
 		t.Error("no site id")
 	}
 	chans, _ := os.ReadFile(filepath.Join(dst, "comsrv", "channels.yaml"))
-	if strings.Count(string(chans), "poll_interval_ms: 100,") != 1 || strings.Contains(string(chans), "port: 150") {
-		t.Errorf("channels.yaml: the counter channel polls every 100 ms, every device on a free port:\n%s", chans)
+	demo, _ := os.ReadFile(filepath.Join(repoRoot(t), "config", "comsrv", "channels.yaml"))
+	ports := regexp.MustCompile(`port: (\d+)`)
+	got, was := ports.FindAllStringSubmatch(string(chans), -1), ports.FindAllStringSubmatch(string(demo), -1)
+	if strings.Count(string(chans), "poll_interval_ms: 100,") != 1 || len(got) != len(was) || len(got) == 0 {
+		t.Errorf("channels.yaml: want the counter channel polled every 100 ms and %d ports:\n%s", len(was), chans)
+	}
+	for i := range min(len(got), len(was)) {
+		if got[i][1] == was[i][1] {
+			t.Errorf("channels.yaml: device %d kept the demo's port %s; want a free one", i+1, was[i][1])
+		}
 	}
 	ns, _ := os.ReadFile(filepath.Join(dst, "netsrv", "netsrv.yaml"))
 	if !strings.Contains(string(ns), "enabled: true\n    broker: tcp://127.0.0.1:1") {
