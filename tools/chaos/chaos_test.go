@@ -14,7 +14,7 @@ import (
 // TestChaosShort is the short form of `go tool task chaos`: every scenario, on
 // the stack as real processes (each edge service its own process, then the
 // appliance for edge-kill9), a counted sequence of values, commands and alarms at 5/s, and
-// each fault for 3 s. Nothing DESIGN §11 promises to keep may be lost, no
+// each fault for 2 s. Nothing DESIGN §11 promises to keep may be lost, no
 // command may run twice, and every sink must recover.
 func TestChaosShort(t *testing.T) {
 	root := repoRoot(t)
@@ -27,7 +27,7 @@ func TestChaosShort(t *testing.T) {
 	scenarios := Scenarios // every scenario, in both layouts
 	start := time.Now()
 	su := Suite{Root: root, StateDir: t.TempDir(), Logs: logs, Progress: t.Output(),
-		Timing: Timing{Every: 200 * time.Millisecond, Outage: 3 * time.Second, After: 2 * time.Second, Deadline: 45 * time.Second}}
+		Timing: Timing{Every: 200 * time.Millisecond, Outage: 2 * time.Second, After: time.Second, Deadline: 45 * time.Second}}
 	results, err := su.Run(ctx, scenarios)
 	if err != nil {
 		t.Error(err)
