@@ -6,12 +6,12 @@ import (
 	"encoding/csv"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voltageems/voltage/tools/devstack"
 )
 
 // TestSoakShort is the soak in small: the stack with 2,000 points/s of load,
@@ -115,10 +115,9 @@ func TestSoakShort(t *testing.T) {
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOWORK").Output()
-	gowork := strings.TrimSpace(string(out))
-	if err != nil || gowork == "" || gowork == "off" {
-		t.Fatalf("run inside the VoltageEMS repository (go env GOWORK: %q, %v)", gowork, err)
+	root, err := devstack.WorkspaceRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Dir(gowork)
+	return root
 }

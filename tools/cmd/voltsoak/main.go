@@ -7,19 +7,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/voltageems/voltage/tools/chaos"
+	"github.com/voltageems/voltage/tools/devstack"
 	"github.com/voltageems/voltage/tools/soak"
 )
 
@@ -50,12 +47,9 @@ func main() {
 }
 
 func run(ctx context.Context, o soak.Options, csvPath, dir string, verbose bool) (flagged bool, err error) {
-	out, err := exec.Command("go", "env", "GOWORK").Output()
-	gowork := strings.TrimSpace(string(out))
-	if err != nil || gowork == "" || gowork == "off" {
-		return false, errors.New("run voltsoak inside the VoltageEMS repository (no go.work found)")
+	if o.Root, err = devstack.WorkspaceRoot(); err != nil {
+		return false, err
 	}
-	o.Root = filepath.Dir(gowork)
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "voltsoak-"); err != nil {
 			return false, err
